@@ -1,0 +1,5 @@
+"""Pure statistics for results: indices, intervals, rankings, funnels, shrinkage.
+
+Never imports ``survey``, an ORM or a web framework, and does no I/O: numpy arrays and frozen
+dataclasses in, frozen dataclasses out.
+"""

@@ -1,0 +1,1 @@
+"""Database: the tables (``models``), the engine and sessions (``engine``), and Alembic migrations."""

@@ -1,0 +1,245 @@
+"""The tables (the nouns of ARCHITECTURE.md).
+
+Answers are stored one row per response, as a compact byte vector whose columns are fixed by the
+questionnaire version (see ``survey.questionnaire.Layout``), so a wave loads into numpy in one pass.
+A response never stores a receipt code, an IP address or a dossier number.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from survey.db.types import UTCDateTime
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Channel(enum.IntEnum):
+    """How a response reached us. Receipt codes prove a transaction; the others do not."""
+
+    receipt = 1
+    counter = 2
+    kiosk = 3
+    paper = 4
+
+
+class WaveStatus(enum.StrEnum):
+    draft = "draft"
+    open = "open"
+    closed = "closed"
+
+
+class VersionStatus(enum.StrEnum):
+    draft = "draft"
+    published = "published"
+    retired = "retired"
+
+
+class Role(enum.StrEnum):
+    admin = "admin"
+    officer = "officer"
+    leader = "leader"
+
+
+class UnitLevel(SQLModel, table=True):
+    """A level of the administrative tree (province, department, district, commune...): data, not code."""
+
+    __tablename__ = "unit_level"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=40, unique=True)
+    name_vi: str = Field(max_length=200)
+    name_en: str = Field(max_length=200)
+    depth: int = Field(description="0 for the root level; children sit one level deeper or more")
+
+
+class Unit(SQLModel, table=True):
+    """A node of the administrative tree. ``path`` ("/1/4/17/") makes subtree queries one LIKE."""
+
+    __tablename__ = "unit"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=40, unique=True)
+    name_vi: str = Field(max_length=200)
+    name_en: str = Field(max_length=200)
+    level_id: int = Field(foreign_key="unit_level.id", index=True)
+    parent_id: int | None = Field(default=None, foreign_key="unit.id", index=True)
+    path: str = Field(default="/", max_length=400, index=True)
+    kind: str | None = Field(default=None, max_length=40, description="ward, rural commune, township, city...")
+    active: bool = True
+
+
+class ServicePoint(SQLModel, table=True):
+    """A counter or desk of a unit. ``counter_token`` is what the counter's QR poster carries."""
+
+    __tablename__ = "service_point"
+
+    id: int | None = Field(default=None, primary_key=True)
+    unit_id: int = Field(foreign_key="unit.id", index=True)
+    code: str = Field(max_length=60, unique=True)
+    name_vi: str = Field(max_length=200)
+    name_en: str = Field(max_length=200)
+    counter_token: str = Field(max_length=40, unique=True)
+    active: bool = True
+
+
+class ProcedureField(SQLModel, table=True):
+    """A procedure field (land, civil status...): a stratum for sampling and a domain for scoring."""
+
+    __tablename__ = "field"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=40, unique=True)
+    name_vi: str = Field(max_length=200)
+    name_en: str = Field(max_length=200)
+
+
+class Questionnaire(SQLModel, table=True):
+    __tablename__ = "questionnaire"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=60, unique=True)
+    title_vi: str = Field(max_length=300)
+    title_en: str = Field(max_length=300)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class QuestionnaireVersion(SQLModel, table=True):
+    """One version of a questionnaire. Once published it is immutable (enforced in ``survey.db.guards``)."""
+
+    __tablename__ = "questionnaire_version"
+    __table_args__ = (sa.UniqueConstraint("questionnaire_id", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    questionnaire_id: int = Field(foreign_key="questionnaire.id", index=True)
+    version: int
+    status: str = Field(default=VersionStatus.draft.value, max_length=20)
+    definition: dict[str, Any] = Field(sa_type=sa.JSON, description="the validated spec, with its answer layout")
+    content_hash: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    published_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Wave(SQLModel, table=True):
+    """A survey round: a period, one questionnaire version, the units in scope, the channels allowed."""
+
+    __tablename__ = "wave"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=60, unique=True)
+    name_vi: str = Field(max_length=200)
+    name_en: str = Field(max_length=200)
+    questionnaire_version_id: int = Field(foreign_key="questionnaire_version.id", index=True)
+    starts_on: date
+    ends_on: date
+    status: str = Field(default=WaveStatus.draft.value, max_length=20)
+    channels: str = Field(default="receipt", max_length=100, description="comma-separated channel names")
+    min_responses: int = Field(default=30, description="units with fewer responses are not ranked")
+    target: float = Field(default=90.0, description="target index in percent")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+    def allows(self, channel: Channel) -> bool:
+        return channel.name in {c.strip() for c in self.channels.split(",")}
+
+
+class WaveUnit(SQLModel, table=True):
+    """A unit in a wave's scope (its subtree is not implied: every surveyed unit is listed)."""
+
+    __tablename__ = "wave_unit"
+
+    wave_id: int = Field(foreign_key="wave.id", primary_key=True)
+    unit_id: int = Field(foreign_key="unit.id", primary_key=True, index=True)
+
+
+class FrameCount(SQLModel, table=True):
+    """Completed transactions of a unit in a field over a period: the sampling frame and weight denominator."""
+
+    __tablename__ = "frame_count"
+    __table_args__ = (sa.UniqueConstraint("unit_id", "field_id", "period_start"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    unit_id: int = Field(foreign_key="unit.id", index=True)
+    field_id: int = Field(foreign_key="field.id", index=True)
+    period_start: date
+    period_end: date
+    transactions: int = Field(ge=0)
+
+
+class ReceiptCode(SQLModel, table=True):
+    """A one-time code printed on a receipt, stored only as its SHA-256.
+
+    There is deliberately no "spent at" time and no link to the response: a rating proves a real
+    transaction, but cannot be joined back to the dossier or the person.
+    """
+
+    __tablename__ = "receipt_code"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code_hash: str = Field(max_length=64, unique=True)
+    wave_id: int = Field(foreign_key="wave.id", index=True)
+    unit_id: int = Field(foreign_key="unit.id", index=True)
+    field_id: int | None = Field(default=None, foreign_key="field.id")
+    issued_on: date
+    expires_on: date
+    spent: bool = False
+
+
+class Response(SQLModel, table=True):
+    """One citizen's answers.
+
+    ``answers`` is a byte vector laid out by the questionnaire version: 0 = not answered, 1..k = the
+    option's position, 255 = not applicable, and one 0/1 byte per option of a multi-select item.
+    ``submitted_at`` is rounded down to the configured bucket. ``submission_key`` is the hash of a
+    random per-page token (never of a code), so a re-sent page is stored once.
+    """
+
+    __tablename__ = "response"
+    __table_args__ = (sa.Index("ix_response_wave_unit", "wave_id", "unit_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    wave_id: int = Field(foreign_key="wave.id")
+    unit_id: int = Field(foreign_key="unit.id")
+    service_point_id: int | None = Field(default=None, foreign_key="service_point.id")
+    field_id: int | None = Field(default=None, foreign_key="field.id")
+    channel: int = Field(sa_type=sa.SmallInteger)
+    questionnaire_version_id: int = Field(foreign_key="questionnaire_version.id")
+    submitted_at: datetime = Field(sa_type=UTCDateTime)
+    answers: bytes = Field(sa_type=sa.LargeBinary)
+    comment: str | None = Field(default=None, sa_type=sa.Text)
+    flags: int = Field(default=0, description="integrity flags (bit set)")
+    submission_key: str | None = Field(default=None, max_length=64, unique=True)
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "user_account"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=80, unique=True)
+    password_hash: str = Field(max_length=300)
+    role: str = Field(max_length=20)
+    unit_id: int = Field(foreign_key="unit.id", description="the root of the subtree this user may see")
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class AuditLog(SQLModel, table=True):
+    """Append-only record of every change made by a person or a command."""
+
+    __tablename__ = "audit_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    user_id: int | None = Field(default=None, foreign_key="user_account.id")
+    actor: str = Field(max_length=120, description="username, or 'cli' / 'system'")
+    action: str = Field(max_length=60)
+    entity: str = Field(max_length=60)
+    entity_id: str | None = Field(default=None, max_length=60)
+    before: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
+    after: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)

@@ -1,0 +1,62 @@
+"""One typed settings object, read once from the environment (``SIPAS_*``; the environment wins over ``.env``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SECRET = "dev-only-secret-change-me"  # noqa: S105 - refused outside development
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Configuration of one platform process.
+
+    Every field can be set as ``SIPAS_<NAME>`` in the environment or in a ``.env`` file.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="SIPAS_", env_file=".env", extra="ignore", frozen=True)
+
+    environment: Literal["development", "test", "production"] = "development"
+    database_url: str = Field(
+        default=f"sqlite:///{PROJECT_ROOT / 'var' / 'sipas.db'}",
+        description="SQLAlchemy URL; sqlite:///path for the embedded database, postgresql+psycopg://... in production.",
+    )
+    secret_key: str = Field(default=DEFAULT_SECRET, description="Signs form tokens and sessions.")
+    base_url: str = Field(default="http://127.0.0.1:8000", description="Public address printed in QR codes.")
+    allowed_hosts: list[str] = Field(default_factory=lambda: ["*"])
+    default_locale: Literal["vi", "en"] = "vi"
+    time_bucket_minutes: int = Field(
+        default=15, ge=1, le=1440, description="Submission times are stored rounded down to this many minutes."
+    )
+    comment_max_chars: int = Field(default=1000, ge=1, le=10000)
+    receipt_code_valid_days: int = Field(default=60, ge=1, description="How long a printed receipt code stays usable.")
+    form_token_max_age_hours: int = Field(default=24, ge=1, description="How long an opened survey page can be sent.")
+
+    @model_validator(mode="after")
+    def _refuse_default_secret(self) -> Settings:
+        if self.environment != "development" and (self.secret_key == DEFAULT_SECRET or len(self.secret_key) < 32):
+            raise ValueError(
+                f"SIPAS_SECRET_KEY must be set to a random value of at least 32 characters in {self.environment} "
+                "(for example: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+            )
+        return self
+
+    @property
+    def public_url(self) -> str:
+        """The base URL without a trailing slash."""
+        return self.base_url.rstrip("/")
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read from the environment once."""
+    return Settings()
