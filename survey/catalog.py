@@ -1,0 +1,140 @@
+"""Writes shared by the command line, the demo and (later) the officer pages, each one audited."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from survey import codes
+from survey.db.models import (
+    AuditLog,
+    Questionnaire,
+    QuestionnaireVersion,
+    ReceiptCode,
+    VersionStatus,
+    Wave,
+)
+from survey.errors import ConflictError, NotFoundError
+from survey.questionnaire import Spec
+
+
+def audit(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    entity: str,
+    entity_id: Any = None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    user_id: int | None = None,
+) -> None:
+    """Append one entry to the audit log (in the caller's transaction)."""
+    session.add(
+        AuditLog(
+            actor=actor,
+            action=action,
+            entity=entity,
+            entity_id=None if entity_id is None else str(entity_id),
+            before=before,
+            after=after,
+            user_id=user_id,
+        )
+    )
+
+
+def publish_questionnaire(session: Session, spec: Spec, *, actor: str) -> QuestionnaireVersion:
+    """Store ``spec`` as a published version (creating its questionnaire); the same content is reused."""
+    questionnaire = session.scalars(select(Questionnaire).where(Questionnaire.code == spec.code)).first()
+    if questionnaire is None:
+        questionnaire = Questionnaire(code=spec.code, title_vi=spec.title.vi, title_en=spec.title.en)
+        session.add(questionnaire)
+        session.flush()
+    existing = session.scalars(
+        select(QuestionnaireVersion).where(
+            QuestionnaireVersion.questionnaire_id == questionnaire.id, QuestionnaireVersion.version == spec.version
+        )
+    ).first()
+    digest = spec.content_hash()
+    if existing is not None:
+        if existing.content_hash != digest:
+            raise ConflictError(
+                f"Questionnaire '{spec.code}' version {spec.version} is already published with different content; "
+                "give the changed questionnaire a new version number."
+            )
+        return existing
+    assert questionnaire.id is not None
+    version = QuestionnaireVersion(
+        questionnaire_id=questionnaire.id,
+        version=spec.version,
+        status=VersionStatus.published.value,
+        definition=spec.to_definition(),
+        content_hash=digest,
+        published_at=datetime.now(UTC),
+    )
+    session.add(version)
+    session.flush()
+    audit(
+        session,
+        actor=actor,
+        action="publish",
+        entity="questionnaire_version",
+        entity_id=version.id,
+        after={"code": spec.code, "version": spec.version, "content_hash": digest},
+    )
+    return version
+
+
+def issue_receipt_codes(
+    session: Session,
+    *,
+    wave_code: str,
+    unit_id: int,
+    field_id: int | None,
+    count: int,
+    valid_days: int,
+    actor: str,
+    today: date | None = None,
+) -> list[str]:
+    """Create ``count`` fresh one-time codes for a wave, unit and field; returns them in compact form.
+
+    Only their hashes are stored: the returned list is the one and only copy of the codes.
+    """
+    if not 1 <= count <= 100_000:
+        raise ValueError("count must be between 1 and 100000")
+    wave = session.scalars(select(Wave).where(Wave.code == wave_code)).first()
+    if wave is None:
+        raise NotFoundError(f"No wave with code '{wave_code}'.")
+    today = today or datetime.now(UTC).date()
+    fresh = [codes.new_receipt_code() for _ in range(count)]
+    session.execute(
+        insert(ReceiptCode),
+        [
+            {
+                "code_hash": codes.code_hash(c),
+                "wave_id": wave.id,
+                "unit_id": unit_id,
+                "field_id": field_id,
+                "issued_on": today,
+                "expires_on": min(today + timedelta(days=valid_days), wave.ends_on),
+                "spent": False,
+            }
+            for c in fresh
+        ],
+    )
+    audit(
+        session,
+        actor=actor,
+        action="issue_codes",
+        entity="wave",
+        entity_id=wave.id,
+        after={"unit_id": unit_id, "field_id": field_id, "count": count},
+    )
+    return fresh
+
+
+def count_rows(session: Session, model: Any) -> int:
+    return int(session.scalar(select(func.count()).select_from(model)) or 0)

@@ -1,0 +1,232 @@
+"""Every query and transaction of the citizen journey."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import exists, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from survey.i18n import N_
+from survey import codes
+from survey.db.models import (
+    Channel,
+    ProcedureField,
+    QuestionnaireVersion,
+    ReceiptCode,
+    Response,
+    ServicePoint,
+    Unit,
+    Wave,
+    WaveStatus,
+    WaveUnit,
+)
+from survey.errors import GoneError, NotFoundError
+from survey.questionnaire import Spec, from_definition
+
+
+class CodeAlreadyUsed(GoneError):
+    """The receipt code has been spent: a thank-you, not an error, for the citizen."""
+
+    template = "citizen/used.html"
+
+
+class SurveyClosed(GoneError):
+    template = "errors/closed.html"
+
+
+@dataclass(frozen=True, slots=True)
+class SurveyTarget:
+    """Everything a survey page needs to know about where a response will go."""
+
+    channel: Channel
+    wave_id: int
+    version_id: int
+    spec: Spec
+    unit_id: int
+    unit_name_vi: str
+    unit_name_en: str
+    field_id: int | None
+    field_name_vi: str | None
+    field_name_en: str | None
+    service_point_id: int | None
+    service_point_name_vi: str | None
+    service_point_name_en: str | None
+    code_hash: str | None
+    form_target: str  # what the page's form token is bound to
+
+    def unit_name(self, locale: str) -> str:
+        return self.unit_name_en if locale == "en" else self.unit_name_vi
+
+    def field_name(self, locale: str) -> str | None:
+        return self.field_name_en if locale == "en" else self.field_name_vi
+
+    def service_point_name(self, locale: str) -> str | None:
+        return self.service_point_name_en if locale == "en" else self.service_point_name_vi
+
+
+@lru_cache(maxsize=64)
+def _spec_for(version_id: int, content_hash: str, definition_json: str) -> Spec:
+    import json
+
+    return from_definition(json.loads(definition_json))
+
+
+def spec_of(version: QuestionnaireVersion) -> Spec:
+    """The validated spec of a stored version (cached: published versions never change)."""
+    import json
+
+    assert version.id is not None
+    return _spec_for(version.id, version.content_hash, json.dumps(version.definition, sort_keys=True))
+
+
+def _wave_is_open(wave: Wave, today: date) -> bool:
+    return wave.status == WaveStatus.open.value and wave.starts_on <= today <= wave.ends_on
+
+
+def resolve_receipt(session: Session, *, raw_code: str, today: date) -> SurveyTarget:
+    """The survey a receipt code opens, or the reason it cannot be answered."""
+    code = codes.normalise(raw_code)
+    if code is None:
+        raise NotFoundError(N_("This code is not valid. Please check the letters and numbers on your receipt."))
+    digest = codes.code_hash(code)
+    row = session.execute(
+        select(ReceiptCode, Wave, Unit, QuestionnaireVersion)
+        .join(Wave, Wave.id == ReceiptCode.wave_id)
+        .join(Unit, Unit.id == ReceiptCode.unit_id)
+        .join(QuestionnaireVersion, QuestionnaireVersion.id == Wave.questionnaire_version_id)
+        .where(ReceiptCode.code_hash == digest)
+    ).first()
+    if row is None:
+        raise NotFoundError(N_("We could not find this code. Please check the letters and numbers on your receipt."))
+    receipt, wave, unit, version = row
+    if receipt.spent:
+        raise CodeAlreadyUsed(N_("This code has already been used. Thank you for your answers."))
+    if not _wave_is_open(wave, today):
+        raise SurveyClosed(N_("This survey has closed. Thank you for your interest."))
+    if receipt.expires_on < today:
+        raise GoneError(N_("This code has expired. Codes can be used for a limited time after your visit."))
+    fld = session.get(ProcedureField, receipt.field_id) if receipt.field_id else None
+    return SurveyTarget(
+        channel=Channel.receipt,
+        wave_id=wave.id,
+        version_id=version.id,
+        spec=spec_of(version),
+        unit_id=unit.id,
+        unit_name_vi=unit.name_vi,
+        unit_name_en=unit.name_en,
+        field_id=fld.id if fld else None,
+        field_name_vi=fld.name_vi if fld else None,
+        field_name_en=fld.name_en if fld else None,
+        service_point_id=None,
+        service_point_name_vi=None,
+        service_point_name_en=None,
+        code_hash=digest,
+        form_target=f"r:{digest}",
+    )
+
+
+def resolve_counter(session: Session, *, token: str, today: date) -> SurveyTarget:
+    """The survey a counter's QR poster opens: the newest open wave covering its unit that allows counters."""
+    if not token or len(token) > 40:
+        raise NotFoundError(N_("We could not find this counter. Please scan the code on the poster again."))
+    row = session.execute(
+        select(ServicePoint, Unit)
+        .join(Unit, Unit.id == ServicePoint.unit_id)
+        .where(ServicePoint.counter_token == token, ServicePoint.active.is_(True))  # type: ignore[attr-defined]
+    ).first()
+    if row is None:
+        raise NotFoundError(N_("We could not find this counter. Please scan the code on the poster again."))
+    point, unit = row
+    waves = session.execute(
+        select(Wave, QuestionnaireVersion)
+        .join(WaveUnit, WaveUnit.wave_id == Wave.id)
+        .join(QuestionnaireVersion, QuestionnaireVersion.id == Wave.questionnaire_version_id)
+        .where(WaveUnit.unit_id == unit.id)
+        .order_by(Wave.starts_on.desc(), Wave.id.desc())  # type: ignore[attr-defined]
+    ).all()
+    candidates = [(w, v) for w, v in waves if w.allows(Channel.counter)]
+    open_now = [(w, v) for w, v in candidates if _wave_is_open(w, today)]
+    if not open_now:
+        raise SurveyClosed(N_("There is no survey open at this counter at the moment. Thank you for your interest."))
+    wave, version = open_now[0]
+    return SurveyTarget(
+        channel=Channel.counter,
+        wave_id=wave.id,
+        version_id=version.id,
+        spec=spec_of(version),
+        unit_id=unit.id,
+        unit_name_vi=unit.name_vi,
+        unit_name_en=unit.name_en,
+        field_id=None,
+        field_name_vi=None,
+        field_name_en=None,
+        service_point_id=point.id,
+        service_point_name_vi=point.name_vi,
+        service_point_name_en=point.name_en,
+        code_hash=None,
+        form_target=f"c:{point.id}:{wave.id}",
+    )
+
+
+def bucket(moment: datetime, minutes: int) -> datetime:
+    """``moment`` in UTC, rounded down to a multiple of ``minutes`` since midnight."""
+    moment = moment.astimezone(UTC)
+    since_midnight = moment.hour * 60 + moment.minute
+    start = since_midnight - since_midnight % minutes
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(minutes=start)
+
+
+class AlreadyReceived(Exception):
+    """The same page was sent twice (same form token): the first copy is stored, nothing more is."""
+
+
+def submit(
+    session: Session,
+    *,
+    target: SurveyTarget,
+    answers: bytes,
+    comment: str | None,
+    submission_key: str,
+    now: datetime,
+    bucket_minutes: int,
+) -> None:
+    """Store one response, spending its receipt code in the same transaction.
+
+    Raises ``CodeAlreadyUsed`` when the code was spent before (by another submission, perhaps at the
+    same moment), ``AlreadyReceived`` when this very page was stored already; nothing is written then.
+    """
+    values: dict[str, Any] = {
+        "wave_id": target.wave_id,
+        "unit_id": target.unit_id,
+        "service_point_id": target.service_point_id,
+        "field_id": target.field_id,
+        "channel": int(target.channel),
+        "questionnaire_version_id": target.version_id,
+        "submitted_at": bucket(now, bucket_minutes),
+        "answers": answers,
+        "comment": comment,
+        "flags": 0,
+        "submission_key": submission_key,
+    }
+    try:
+        if target.code_hash is not None:
+            spent = session.execute(
+                update(ReceiptCode)
+                .where(ReceiptCode.code_hash == target.code_hash, ReceiptCode.spent.is_(False))  # type: ignore[attr-defined]
+                .values(spent=True)
+            )
+            if spent.rowcount != 1:  # type: ignore[attr-defined]
+                session.rollback()
+                raise CodeAlreadyUsed(N_("This code has already been used. Thank you for your answers."))
+        session.execute(Response.__table__.insert().values(**values))  # type: ignore[attr-defined]
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        if session.execute(select(exists().where(Response.submission_key == submission_key))).scalar():
+            raise AlreadyReceived() from None
+        raise

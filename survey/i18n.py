@@ -1,0 +1,70 @@
+"""Vietnamese first, English second: gettext catalogues (Babel) for every visible string.
+
+Message ids are English. ``survey/locales/<locale>/LC_MESSAGES/messages.po`` holds the catalogues;
+they are compiled in memory when first used, so there is no build step. ``babel.cfg`` drives
+extraction (``make messages``).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import NullTranslations, Translations
+
+Locale = Literal["vi", "en"]
+LOCALES: tuple[Locale, ...] = ("vi", "en")
+LOCALE_DIR = Path(__file__).resolve().parent / "locales"
+
+
+@cache
+def translations(locale: str) -> NullTranslations:
+    po_path = LOCALE_DIR / locale / "LC_MESSAGES" / "messages.po"
+    if not po_path.exists():
+        return NullTranslations()
+    with po_path.open("rb") as fh:
+        catalog = read_po(fh, locale=locale)
+    buf = io.BytesIO()
+    write_mo(buf, catalog)
+    buf.seek(0)
+    return Translations(fp=buf)
+
+
+def coerce_locale(value: Any, default: Locale = "vi") -> Locale:
+    if value == "en":
+        return "en"
+    if value == "vi":
+        return "vi"
+    return default
+
+
+def gettext_for(locale: str) -> Callable[..., str]:
+    """``_("Hello {name}", name=...)``: translate, then format with keyword arguments if given."""
+    t = translations(locale)
+
+    def _(message: str, **params: Any) -> str:
+        text = t.gettext(message)
+        return text.format(**params) if params else text
+
+    return _
+
+
+def template_context(locale: str) -> dict[str, Any]:
+    """What templates need to translate: ``_``, ``gettext``/``ngettext`` for ``{% trans %}``, the locale."""
+    t = translations(locale)
+    return {
+        "_": gettext_for(locale),
+        "gettext": t.gettext,
+        "ngettext": t.ngettext,
+        "locale": locale,
+    }
+
+
+def N_(message: str) -> str:  # noqa: N802 - the gettext convention
+    """Mark a message for extraction; it is translated where it is shown."""
+    return message

@@ -1,0 +1,67 @@
+"""What every HTML page shares: the locale, security headers with a CSP nonce, and rendering."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from litestar import Request
+from litestar.datastructures import Cookie
+from litestar.response import Template
+
+from survey.i18n import Locale, coerce_locale, template_context
+from survey.settings import Settings
+
+LANG_COOKIE = "sipas_lang"
+
+
+def request_locale(request: Request[Any, Any, Any], settings: Settings) -> Locale:
+    """``?lang=`` wins, then the language cookie, then the platform default (Vietnamese)."""
+    query = request.query_params.get("lang")
+    if query in ("vi", "en"):
+        return coerce_locale(query)
+    return coerce_locale(request.cookies.get(LANG_COOKIE), settings.default_locale)
+
+
+def security_headers(nonce: str) -> dict[str, str]:
+    return {
+        "Content-Security-Policy": (
+            f"default-src 'none'; style-src 'self' 'nonce-{nonce}'; img-src 'self' data:; "
+            "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+        ),
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "X-Frame-Options": "DENY",
+        "Cache-Control": "no-store",
+    }
+
+
+def page(
+    request: Request[Any, Any, Any],
+    template: str,
+    *,
+    settings: Settings,
+    context: dict[str, Any] | None = None,
+    status_code: int = 200,
+    locale: Locale | None = None,
+) -> Template:
+    """Render ``template`` in the request's language with the security headers every page carries."""
+    locale = locale or request_locale(request, settings)
+    nonce = secrets.token_urlsafe(12)
+    ctx: dict[str, Any] = {
+        **template_context(locale),
+        "csp_nonce": nonce,
+        "request_path": request.url.path,
+        "other_locale": "en" if locale == "vi" else "vi",
+        **(context or {}),
+    }
+    cookies = []
+    if request.query_params.get("lang") in ("vi", "en") and request.cookies.get(LANG_COOKIE) != locale:
+        cookies.append(Cookie(key=LANG_COOKIE, value=locale, max_age=365 * 24 * 3600, httponly=True, samesite="lax"))
+    return Template(
+        template_name=template,
+        context=ctx,
+        status_code=status_code,
+        headers=security_headers(nonce),
+        cookies=cookies,
+    )

@@ -1,0 +1,114 @@
+"""Fixtures: real SQLite files and, where reachable, a real PostgreSQL database made for this run."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from litestar.testing import TestClient
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+
+from survey.app import create_app
+from survey.db.engine import make_engine, migrate
+from survey.settings import Settings
+from tests.factories import World, build_world
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+POSTGRES_ADMIN_URL = os.environ.get("SIPAS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+TEST_SECRET = "test-secret-" + "x" * 40
+
+
+def unavailable(reason: str) -> None:
+    """Skip with a visible reason; in CI the same condition is a failure, since CI has every server."""
+    if IN_CI:
+        pytest.fail(f"required in CI: {reason}")
+    pytest.skip(reason)
+
+
+def make_settings(url: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "environment": "test",
+        "database_url": url,
+        "secret_key": TEST_SECRET,
+        "base_url": "http://testserver",
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("db") / "sipas.db"
+    url = f"sqlite:///{path}"
+    migrate(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh database on the PostgreSQL server, migrated, dropped at the end of the run."""
+    admin_url = make_url(POSTGRES_ADMIN_URL)
+    name = f"sipas_test_{os.getpid()}_{secrets.token_hex(3)}"
+    try:
+        admin = create_engine(admin_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001 - any failure to reach the server means "not reachable"
+        unavailable(f"PostgreSQL not reachable at {admin_url.render_as_string(hide_password=True)}: {exc}")
+    url = admin_url.set(database=name).render_as_string(hide_password=False)
+    try:
+        migrate(url)
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def db_url(backend: str, request: pytest.FixtureRequest) -> str:
+    fixture = "postgres_url" if backend == "postgres" else "sqlite_url"
+    return str(request.getfixturevalue(fixture))
+
+
+@pytest.fixture(scope="session")
+def engine(db_url: str) -> Iterator[Engine]:
+    eng = make_engine(db_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def settings(db_url: str) -> Settings:
+    return make_settings(db_url)
+
+
+@pytest.fixture(scope="session")
+def world(engine: Engine) -> World:
+    return build_world(engine)
+
+
+@pytest.fixture()
+def client(settings: Settings, engine: Engine) -> Iterator[TestClient]:
+    with TestClient(app=create_app(settings, engine), raise_server_exceptions=False) as c:
+        yield c
+
+
+TOKEN_RE = re.compile(r'name="token" value="([^"]+)"')
+
+
+def form_token(html: str) -> str:
+    match = TOKEN_RE.search(html)
+    assert match, "the survey page has no form token"
+    return match.group(1)
