@@ -170,7 +170,8 @@ def responses(
             weights = rng.dirichlet(np.full(len(opts), 1.5))
             bias = 1.0 - propensity if item.role != "went_well" else propensity
             how_many = np.minimum(rng.binomial(limit, np.clip(bias * 1.5 + 0.15, 0, 1)), limit)
-            for r in np.nonzero(how_many)[0]:
+            for r_ in np.nonzero(how_many)[0]:
+                r = int(r_)
                 chosen = rng.choice(len(opts), size=int(how_many[r]), replace=False, p=weights)
                 for c in chosen:
                     answers[r, col[(item.id, opts[int(c)].value)]] = 1
@@ -178,11 +179,11 @@ def responses(
     overall_col = col.get(("overall", None))
     comments: list[str | None] = []
     wants = rng.random(n) < comment_rate
-    for r in range(n):
-        if not wants[r]:
+    for i in range(n):
+        if not wants[i]:
             comments.append(None)
             continue
-        level = int(answers[r, overall_col]) if overall_col is not None else 4
+        level = int(answers[i, overall_col]) if overall_col is not None else 4
         bank = POSITIVE if level >= 4 else NEGATIVE if level <= 2 else NEUTRAL
         text = faker.random_element(bank)
         if faker.random_int(0, 3) == 0:

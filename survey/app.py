@@ -20,11 +20,11 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from survey.i18n import N_
 from survey.citizen.controllers import CitizenController
 from survey.db import guards
 from survey.db.engine import make_engine
 from survey.errors import GoneError, NotFoundError, ServiceUnavailableError, SipasError
+from survey.i18n import N_
 from survey.settings import PROJECT_ROOT, Settings, get_settings
 from survey.web import page
 

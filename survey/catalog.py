@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from survey import codes
 from survey.db.models import (
@@ -48,14 +49,15 @@ def audit(
 
 def publish_questionnaire(session: Session, spec: Spec, *, actor: str) -> QuestionnaireVersion:
     """Store ``spec`` as a published version (creating its questionnaire); the same content is reused."""
-    questionnaire = session.scalars(select(Questionnaire).where(Questionnaire.code == spec.code)).first()
+    questionnaire = session.scalars(select(Questionnaire).where(col(Questionnaire.code) == spec.code)).first()
     if questionnaire is None:
         questionnaire = Questionnaire(code=spec.code, title_vi=spec.title.vi, title_en=spec.title.en)
         session.add(questionnaire)
         session.flush()
     existing = session.scalars(
         select(QuestionnaireVersion).where(
-            QuestionnaireVersion.questionnaire_id == questionnaire.id, QuestionnaireVersion.version == spec.version
+            col(QuestionnaireVersion.questionnaire_id) == questionnaire.id,
+            col(QuestionnaireVersion.version) == spec.version,
         )
     ).first()
     digest = spec.content_hash()
@@ -105,7 +107,7 @@ def issue_receipt_codes(
     """
     if not 1 <= count <= 100_000:
         raise ValueError("count must be between 1 and 100000")
-    wave = session.scalars(select(Wave).where(Wave.code == wave_code)).first()
+    wave = session.scalars(select(Wave).where(col(Wave.code) == wave_code)).first()
     if wave is None:
         raise NotFoundError(f"No wave with code '{wave_code}'.")
     today = today or datetime.now(UTC).date()

@@ -10,6 +10,7 @@ import click
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from survey.settings import Settings, get_settings
 
@@ -94,8 +95,9 @@ def demo(reset: bool, seed: int, responses: int, then_serve: bool, port: int) ->
             click.echo(f"Loading the demo province (seed {seed}, {responses:,} responses)...")
             summary = load_demo(engine, settings, seed=seed, responses=responses)
             lines = [
-                f"Loaded {summary.units} units, {summary.service_points} counters, {summary.frame_rows:,} frame counts,",
-                f"{summary.responses:,} responses and {summary.receipt_codes:,} receipt codes in {summary.seconds:.1f} s.",
+                f"Loaded {summary.units} units, {summary.service_points} counters, "
+                f"{summary.frame_rows:,} frame counts, {summary.responses:,} responses and "
+                f"{summary.receipt_codes:,} receipt codes in {summary.seconds:.1f} s.",
                 "",
                 "Answer the survey with a receipt code (each works once):",
                 *[f"  {url_}   ({name})" for name, url_ in summary.receipt_links],
@@ -161,7 +163,7 @@ def qr_counter(service_point_code: str, fmt: str, output: Path) -> None:
     settings = _settings()
     engine = make_engine(settings.database_url)
     with Session(engine) as session:
-        point = session.scalars(select(ServicePoint).where(ServicePoint.code == service_point_code)).first()
+        point = session.scalars(select(ServicePoint).where(col(ServicePoint.code) == service_point_code)).first()
         if point is None:
             raise click.ClickException(f"no counter with code '{service_point_code}'")
         url_ = f"{settings.public_url}/c/{point.counter_token}"
@@ -190,12 +192,12 @@ def qr_receipts(wave_code: str, unit_code: str, field_code: str | None, count: i
     engine = make_engine(settings.database_url)
     try:
         with Session(engine) as session, session.begin():
-            unit = session.scalars(select(Unit).where(Unit.code == unit_code)).first()
+            unit = session.scalars(select(Unit).where(col(Unit.code) == unit_code)).first()
             if unit is None or unit.id is None:
                 raise click.ClickException(f"no unit with code '{unit_code}'")
             field_id = None
             if field_code:
-                fld = session.scalars(select(ProcedureField).where(ProcedureField.code == field_code)).first()
+                fld = session.scalars(select(ProcedureField).where(col(ProcedureField.code) == field_code)).first()
                 if fld is None:
                     raise click.ClickException(f"no procedure field with code '{field_code}'")
                 field_id = fld.id

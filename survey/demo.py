@@ -28,6 +28,7 @@ from survey.db.models import (
     Wave,
     WaveStatus,
     WaveUnit,
+    pk,
 )
 from survey.questionnaire import load_file
 from survey.settings import Settings
@@ -139,7 +140,7 @@ def load_demo(
                 code=PREVIOUS_WAVE,
                 name_vi=f"Khảo sát năm {year - 1}",
                 name_en=f"Survey {year - 1}",
-                questionnaire_version_id=sipas.id,
+                questionnaire_version_id=pk(sipas),
                 starts_on=date(year - 1, 1, 1),
                 ends_on=date(year - 1, 12, 31),
                 status=WaveStatus.closed.value,
@@ -149,7 +150,7 @@ def load_demo(
                 code=CURRENT_WAVE,
                 name_vi=f"Khảo sát năm {year}",
                 name_en=f"Survey {year}",
-                questionnaire_version_id=sipas.id,
+                questionnaire_version_id=pk(sipas),
                 starts_on=date(year, 1, 1),
                 ends_on=date(year, 12, 31),
                 status=WaveStatus.open.value,
@@ -159,7 +160,7 @@ def load_demo(
                 code=COUNTER_WAVE,
                 name_vi=f"Đánh giá nhanh tại quầy {year}",
                 name_en=f"Quick counter ratings {year}",
-                questionnaire_version_id=quick.id,
+                questionnaire_version_id=pk(quick),
                 starts_on=date(year, 1, 1),
                 ends_on=date(year, 12, 31),
                 status=WaveStatus.open.value,
@@ -255,13 +256,13 @@ def load_demo(
             version_id = wave.questionnaire_version_id
             rows = []
             for r in range(len(batch.comments)):
-                f = int(batch.field_index[r])
+                fi = int(batch.field_index[r])
                 rows.append(
                     {
                         "wave_id": wave.id,
                         "unit_id": int(unit_ids[batch.unit_index[r]]),
                         "service_point_id": int(batch.service_point[r]) if channel == Channel.counter else None,
-                        "field_id": field_id_list[f] if f >= 0 and channel == Channel.receipt else None,
+                        "field_id": field_id_list[fi] if fi >= 0 and channel == Channel.receipt else None,
                         "channel": int(channel),
                         "questionnaire_version_id": version_id,
                         "submitted_at": bucket(batch.submitted_at[r], settings.time_bucket_minutes),

@@ -65,6 +65,6 @@ def template_context(locale: str) -> dict[str, Any]:
     }
 
 
-def N_(message: str) -> str:  # noqa: N802 - the gettext convention
+def N_(message: str) -> str:
     """Mark a message for extraction; it is translated where it is shown."""
     return message

@@ -59,7 +59,7 @@ def postgres_url() -> Iterator[str]:
         admin = create_engine(admin_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001 - any failure to reach the server means "not reachable"
+    except Exception as exc:
         unavailable(f"PostgreSQL not reachable at {admin_url.render_as_string(hide_password=True)}: {exc}")
     url = admin_url.set(database=name).render_as_string(hide_password=False)
     try:

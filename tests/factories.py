@@ -48,61 +48,127 @@ def build_world(engine: Engine) -> World:
         root = Unit(code=_unique("P"), name_vi="Tỉnh Thử", name_en="Test Province", level_id=lv.id)
         s.add(root)
         s.flush()
-        commune = Unit(code=_unique("C"), name_vi="Xã Thử Nghiệm", name_en="Test Commune", level_id=lv.id,
-                       parent_id=root.id, kind="commune")
-        other = Unit(code=_unique("C"), name_vi="Xã Bên Cạnh", name_en="Next Commune", level_id=lv.id,
-                     parent_id=root.id, kind="commune")
+        commune = Unit(
+            code=_unique("C"),
+            name_vi="Xã Thử Nghiệm",
+            name_en="Test Commune",
+            level_id=lv.id,
+            parent_id=root.id,
+            kind="commune",
+        )
+        other = Unit(
+            code=_unique("C"),
+            name_vi="Xã Bên Cạnh",
+            name_en="Next Commune",
+            level_id=lv.id,
+            parent_id=root.id,
+            kind="commune",
+        )
         fld = ProcedureField(code=_unique("f"), name_vi="Hộ tịch", name_en="Civil status")
         s.add_all([commune, other, fld])
         s.flush()
-        point = ServicePoint(unit_id=commune.id, code=_unique("Q"), name_vi="Quầy số 1", name_en="Counter 1",
-                             counter_token=codes.new_counter_token())
-        closed_point = ServicePoint(unit_id=other.id, code=_unique("Q"), name_vi="Quầy số 2", name_en="Counter 2",
-                                    counter_token=codes.new_counter_token())
+        point = ServicePoint(
+            unit_id=commune.id,
+            code=_unique("Q"),
+            name_vi="Quầy số 1",
+            name_en="Counter 1",
+            counter_token=codes.new_counter_token(),
+        )
+        closed_point = ServicePoint(
+            unit_id=other.id,
+            code=_unique("Q"),
+            name_vi="Quầy số 2",
+            name_en="Counter 2",
+            counter_token=codes.new_counter_token(),
+        )
         s.add_all([point, closed_point])
         sipas_spec = load_file(QUESTIONNAIRE_DIR / "sipas_5x22.yaml")
         quick_spec = load_file(QUESTIONNAIRE_DIR / "quick_rating.yaml")
         sipas = publish_questionnaire(s, sipas_spec, actor="test")
         quick = publish_questionnaire(s, quick_spec, actor="test")
-        open_wave = Wave(code=_unique("open"), name_vi="Mở", name_en="Open", questionnaire_version_id=sipas.id,
-                         starts_on=today - timedelta(days=30), ends_on=today + timedelta(days=30), status="open",
-                         channels="receipt")
-        closed_wave = Wave(code=_unique("closed"), name_vi="Đóng", name_en="Closed",
-                           questionnaire_version_id=sipas.id, starts_on=today - timedelta(days=400),
-                           ends_on=today - timedelta(days=35), status="closed", channels="receipt,counter")
-        counter_wave = Wave(code=_unique("counter"), name_vi="Quầy", name_en="Counter",
-                            questionnaire_version_id=quick.id, starts_on=today - timedelta(days=30),
-                            ends_on=today + timedelta(days=30), status="open", channels="counter")
+        open_wave = Wave(
+            code=_unique("open"),
+            name_vi="Mở",
+            name_en="Open",
+            questionnaire_version_id=sipas.id,
+            starts_on=today - timedelta(days=30),
+            ends_on=today + timedelta(days=30),
+            status="open",
+            channels="receipt",
+        )
+        closed_wave = Wave(
+            code=_unique("closed"),
+            name_vi="Đóng",
+            name_en="Closed",
+            questionnaire_version_id=sipas.id,
+            starts_on=today - timedelta(days=400),
+            ends_on=today - timedelta(days=35),
+            status="closed",
+            channels="receipt,counter",
+        )
+        counter_wave = Wave(
+            code=_unique("counter"),
+            name_vi="Quầy",
+            name_en="Counter",
+            questionnaire_version_id=quick.id,
+            starts_on=today - timedelta(days=30),
+            ends_on=today + timedelta(days=30),
+            status="open",
+            channels="counter",
+        )
         s.add_all([open_wave, closed_wave, counter_wave])
         s.flush()
-        s.execute(insert(WaveUnit), [
-            {"wave_id": open_wave.id, "unit_id": commune.id},
-            {"wave_id": closed_wave.id, "unit_id": commune.id},
-            {"wave_id": closed_wave.id, "unit_id": other.id},
-            {"wave_id": counter_wave.id, "unit_id": commune.id},
-        ])
+        s.execute(
+            insert(WaveUnit),
+            [
+                {"wave_id": open_wave.id, "unit_id": commune.id},
+                {"wave_id": closed_wave.id, "unit_id": commune.id},
+                {"wave_id": closed_wave.id, "unit_id": other.id},
+                {"wave_id": counter_wave.id, "unit_id": commune.id},
+            ],
+        )
         world = World(
-            unit_id=commune.id, other_unit_id=other.id, field_id=fld.id, service_point_id=point.id,  # type: ignore[arg-type]
-            counter_token=point.counter_token, closed_counter_token=closed_point.counter_token,
-            open_wave_id=open_wave.id, closed_wave_id=closed_wave.id, counter_wave_id=counter_wave.id,  # type: ignore[arg-type]
-            sipas_version_id=sipas.id, quick_version_id=quick.id, sipas=sipas_spec, quick=quick_spec,  # type: ignore[arg-type]
+            unit_id=commune.id,
+            other_unit_id=other.id,
+            field_id=fld.id,
+            service_point_id=point.id,  # type: ignore[arg-type]
+            counter_token=point.counter_token,
+            closed_counter_token=closed_point.counter_token,
+            open_wave_id=open_wave.id,
+            closed_wave_id=closed_wave.id,
+            counter_wave_id=counter_wave.id,  # type: ignore[arg-type]
+            sipas_version_id=sipas.id,
+            quick_version_id=quick.id,
+            sipas=sipas_spec,
+            quick=quick_spec,  # type: ignore[arg-type]
             today=today,
         )
     return world
 
 
-def new_code(engine: Engine, world: World, *, wave: str = "open", expires_in_days: int = 30,
-             field_id: int | None | str = "default") -> str:
+def new_code(
+    engine: Engine,
+    world: World,
+    *,
+    wave: str = "open",
+    expires_in_days: int = 30,
+    field_id: int | str | None = "default",
+) -> str:
     """Issue one receipt code straight into the table and return it."""
     wave_id = {"open": world.open_wave_id, "closed": world.closed_wave_id}[wave]
     code = codes.new_receipt_code()
     with Session(engine) as s, s.begin():
-        s.execute(insert(ReceiptCode).values(
-            code_hash=codes.code_hash(code), wave_id=wave_id, unit_id=world.unit_id,
-            field_id=world.field_id if field_id == "default" else field_id,
-            issued_on=world.today - timedelta(days=1), expires_on=world.today + timedelta(days=expires_in_days),
-            spent=False,
-        ))
+        s.execute(
+            insert(ReceiptCode).values(
+                code_hash=codes.code_hash(code),
+                wave_id=wave_id,
+                unit_id=world.unit_id,
+                field_id=world.field_id if field_id == "default" else field_id,
+                issued_on=world.today - timedelta(days=1),
+                expires_on=world.today + timedelta(days=expires_in_days),
+                spent=False,
+            )
+        )
     return code
 
 

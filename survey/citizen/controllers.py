@@ -14,11 +14,11 @@ from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 from sqlalchemy.orm import Session
 
-from survey.i18n import N_
 from survey import codes
 from survey.citizen import services
 from survey.citizen.forms import FieldError, ParsedAnswers, field_name, parse_answers
 from survey.citizen.services import AlreadyReceived, SurveyTarget
+from survey.i18n import N_
 from survey.settings import Settings
 from survey.web import page, request_locale
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from survey.i18n import N_
@@ -23,7 +24,7 @@ class FieldError:
 
     field: str | None
     message: str
-    params: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
-from survey.i18n import N_
 from survey import codes
 from survey.db.models import (
     Channel,
@@ -24,8 +24,10 @@ from survey.db.models import (
     Wave,
     WaveStatus,
     WaveUnit,
+    pk,
 )
 from survey.errors import GoneError, NotFoundError
+from survey.i18n import N_
 from survey.questionnaire import Spec, from_definition
 
 
@@ -96,10 +98,10 @@ def resolve_receipt(session: Session, *, raw_code: str, today: date) -> SurveyTa
     digest = codes.code_hash(code)
     row = session.execute(
         select(ReceiptCode, Wave, Unit, QuestionnaireVersion)
-        .join(Wave, Wave.id == ReceiptCode.wave_id)
-        .join(Unit, Unit.id == ReceiptCode.unit_id)
-        .join(QuestionnaireVersion, QuestionnaireVersion.id == Wave.questionnaire_version_id)
-        .where(ReceiptCode.code_hash == digest)
+        .join(Wave, col(Wave.id) == col(ReceiptCode.wave_id))
+        .join(Unit, col(Unit.id) == col(ReceiptCode.unit_id))
+        .join(QuestionnaireVersion, col(QuestionnaireVersion.id) == col(Wave.questionnaire_version_id))
+        .where(col(ReceiptCode.code_hash) == digest)
     ).first()
     if row is None:
         raise NotFoundError(N_("We could not find this code. Please check the letters and numbers on your receipt."))
@@ -113,10 +115,10 @@ def resolve_receipt(session: Session, *, raw_code: str, today: date) -> SurveyTa
     fld = session.get(ProcedureField, receipt.field_id) if receipt.field_id else None
     return SurveyTarget(
         channel=Channel.receipt,
-        wave_id=wave.id,
-        version_id=version.id,
+        wave_id=pk(wave),
+        version_id=pk(version),
         spec=spec_of(version),
-        unit_id=unit.id,
+        unit_id=pk(unit),
         unit_name_vi=unit.name_vi,
         unit_name_en=unit.name_en,
         field_id=fld.id if fld else None,
@@ -136,18 +138,18 @@ def resolve_counter(session: Session, *, token: str, today: date) -> SurveyTarge
         raise NotFoundError(N_("We could not find this counter. Please scan the code on the poster again."))
     row = session.execute(
         select(ServicePoint, Unit)
-        .join(Unit, Unit.id == ServicePoint.unit_id)
-        .where(ServicePoint.counter_token == token, ServicePoint.active.is_(True))  # type: ignore[attr-defined]
+        .join(Unit, col(Unit.id) == col(ServicePoint.unit_id))
+        .where(col(ServicePoint.counter_token) == token, col(ServicePoint.active).is_(True))
     ).first()
     if row is None:
         raise NotFoundError(N_("We could not find this counter. Please scan the code on the poster again."))
     point, unit = row
     waves = session.execute(
         select(Wave, QuestionnaireVersion)
-        .join(WaveUnit, WaveUnit.wave_id == Wave.id)
-        .join(QuestionnaireVersion, QuestionnaireVersion.id == Wave.questionnaire_version_id)
-        .where(WaveUnit.unit_id == unit.id)
-        .order_by(Wave.starts_on.desc(), Wave.id.desc())  # type: ignore[attr-defined]
+        .join(WaveUnit, col(WaveUnit.wave_id) == col(Wave.id))
+        .join(QuestionnaireVersion, col(QuestionnaireVersion.id) == col(Wave.questionnaire_version_id))
+        .where(col(WaveUnit.unit_id) == unit.id)
+        .order_by(col(Wave.starts_on).desc(), col(Wave.id).desc())
     ).all()
     candidates = [(w, v) for w, v in waves if w.allows(Channel.counter)]
     open_now = [(w, v) for w, v in candidates if _wave_is_open(w, today)]
@@ -156,10 +158,10 @@ def resolve_counter(session: Session, *, token: str, today: date) -> SurveyTarge
     wave, version = open_now[0]
     return SurveyTarget(
         channel=Channel.counter,
-        wave_id=wave.id,
-        version_id=version.id,
+        wave_id=pk(wave),
+        version_id=pk(version),
         spec=spec_of(version),
-        unit_id=unit.id,
+        unit_id=pk(unit),
         unit_name_vi=unit.name_vi,
         unit_name_en=unit.name_en,
         field_id=None,
@@ -217,7 +219,7 @@ def submit(
         if target.code_hash is not None:
             spent = session.execute(
                 update(ReceiptCode)
-                .where(ReceiptCode.code_hash == target.code_hash, ReceiptCode.spent.is_(False))  # type: ignore[attr-defined]
+                .where(col(ReceiptCode.code_hash) == target.code_hash, col(ReceiptCode.spent).is_(False))
                 .values(spent=True)
             )
             if spent.rowcount != 1:  # type: ignore[attr-defined]
@@ -227,6 +229,6 @@ def submit(
         session.commit()
     except IntegrityError:
         session.rollback()
-        if session.execute(select(exists().where(Response.submission_key == submission_key))).scalar():
+        if session.execute(select(exists().where(col(Response.submission_key) == submission_key))).scalar():
             raise AlreadyReceived() from None
         raise

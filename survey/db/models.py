@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
@@ -19,6 +19,17 @@ from survey.db.types import UTCDateTime
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class _HasId(Protocol):
+    id: int | None
+
+
+def pk(row: _HasId) -> int:
+    """The primary key of a row that has been flushed (raises if it has not)."""
+    if row.id is None:
+        raise ValueError(f"{type(row).__name__} has no id yet: flush the session first")
+    return row.id
 
 
 class Channel(enum.IntEnum):

@@ -94,8 +94,9 @@ def test_stored_response_cannot_be_joined_to_the_code(client: TestClient, engine
         assert secret not in stored
     assert row.answers.find(code.encode()) == -1
     assert row.submission_key != digest
-    assert not any(c.name in ("ip", "ip_address", "code", "code_hash", "user_agent")
-                   for c in Response.__table__.columns)  # type: ignore[attr-defined]
+    assert not any(
+        c.name in ("ip", "ip_address", "code", "code_hash", "user_agent") for c in Response.__table__.columns
+    )  # type: ignore[attr-defined]
 
 
 def test_second_submission_of_a_code_stores_nothing(client: TestClient, engine: Engine, world: World) -> None:
