@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from seed_data import QUESTIONNAIRE_DIR
 from survey import codes
 from survey.catalog import publish_questionnaire
-from survey.db.models import ProcedureField, ReceiptCode, ServicePoint, Unit, UnitLevel, Wave, WaveUnit
+from survey.db.models import ProcedureField, ReceiptCode, ServicePoint, Unit, UnitLevel, Wave, WaveUnit, pk
 from survey.questionnaire import Spec, load_file
 
 
@@ -68,14 +68,14 @@ def build_world(engine: Engine) -> World:
         s.add_all([commune, other, fld])
         s.flush()
         point = ServicePoint(
-            unit_id=commune.id,
+            unit_id=pk(commune),
             code=_unique("Q"),
             name_vi="Quầy số 1",
             name_en="Counter 1",
             counter_token=codes.new_counter_token(),
         )
         closed_point = ServicePoint(
-            unit_id=other.id,
+            unit_id=pk(other),
             code=_unique("Q"),
             name_vi="Quầy số 2",
             name_en="Counter 2",
@@ -90,7 +90,7 @@ def build_world(engine: Engine) -> World:
             code=_unique("open"),
             name_vi="Mở",
             name_en="Open",
-            questionnaire_version_id=sipas.id,
+            questionnaire_version_id=pk(sipas),
             starts_on=today - timedelta(days=30),
             ends_on=today + timedelta(days=30),
             status="open",
@@ -100,7 +100,7 @@ def build_world(engine: Engine) -> World:
             code=_unique("closed"),
             name_vi="Đóng",
             name_en="Closed",
-            questionnaire_version_id=sipas.id,
+            questionnaire_version_id=pk(sipas),
             starts_on=today - timedelta(days=400),
             ends_on=today - timedelta(days=35),
             status="closed",
@@ -110,7 +110,7 @@ def build_world(engine: Engine) -> World:
             code=_unique("counter"),
             name_vi="Quầy",
             name_en="Counter",
-            questionnaire_version_id=quick.id,
+            questionnaire_version_id=pk(quick),
             starts_on=today - timedelta(days=30),
             ends_on=today + timedelta(days=30),
             status="open",
@@ -128,19 +128,19 @@ def build_world(engine: Engine) -> World:
             ],
         )
         world = World(
-            unit_id=commune.id,
-            other_unit_id=other.id,
-            field_id=fld.id,
-            service_point_id=point.id,  # type: ignore[arg-type]
+            unit_id=pk(commune),
+            other_unit_id=pk(other),
+            field_id=pk(fld),
+            service_point_id=pk(point),
             counter_token=point.counter_token,
             closed_counter_token=closed_point.counter_token,
-            open_wave_id=open_wave.id,
-            closed_wave_id=closed_wave.id,
-            counter_wave_id=counter_wave.id,  # type: ignore[arg-type]
-            sipas_version_id=sipas.id,
-            quick_version_id=quick.id,
+            open_wave_id=pk(open_wave),
+            closed_wave_id=pk(closed_wave),
+            counter_wave_id=pk(counter_wave),
+            sipas_version_id=pk(sipas),
+            quick_version_id=pk(quick),
             sipas=sipas_spec,
-            quick=quick_spec,  # type: ignore[arg-type]
+            quick=quick_spec,
             today=today,
         )
     return world

@@ -7,12 +7,15 @@ from typing import Any
 from litestar.testing import TestClient
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
+from sqlmodel import SQLModel, col
 
 from survey import codes
 from survey.db.models import Channel, ReceiptCode, Response
 from survey.questionnaire import NOT_APPLICABLE
 from tests.conftest import form_token
 from tests.factories import World, full_answers, new_code
+
+RESPONSE_COLUMNS = SQLModel.metadata.tables["response"].columns
 
 
 def _responses(engine: Engine, **where: Any) -> list[Response]:
@@ -65,8 +68,10 @@ def test_receipt_journey_stores_one_row_and_spends_the_code(client: TestClient, 
     assert _count(engine) == before + 1
 
     with Session(engine) as s:
-        row = s.scalars(select(Response).order_by(Response.id.desc())).first()  # type: ignore[union-attr]
-        spent = s.scalars(select(ReceiptCode.spent).where(ReceiptCode.code_hash == codes.code_hash(code))).one()
+        row = s.scalars(select(Response).order_by(col(Response.id).desc())).first()
+        spent = s.scalars(
+            select(col(ReceiptCode.spent)).where(col(ReceiptCode.code_hash) == codes.code_hash(code))
+        ).one()
     assert row is not None and spent is True
     assert row.wave_id == world.open_wave_id
     assert row.unit_id == world.unit_id
@@ -89,14 +94,12 @@ def test_stored_response_cannot_be_joined_to_the_code(client: TestClient, engine
     assert _submit(client, f"/r/{code}", full_answers(world.sipas)).status_code == 303
     digest = codes.code_hash(code)
     row = _responses(engine, unit_id=world.unit_id, channel=int(Channel.receipt))[-1]
-    stored = " ".join(str(getattr(row, col.name)) for col in Response.__table__.columns)  # type: ignore[attr-defined]
+    stored = " ".join(str(getattr(row, col.name)) for col in RESPONSE_COLUMNS)
     for secret in (code, codes.pretty(code), digest, digest[:16]):
         assert secret not in stored
     assert row.answers.find(code.encode()) == -1
     assert row.submission_key != digest
-    assert not any(
-        c.name in ("ip", "ip_address", "code", "code_hash", "user_agent") for c in Response.__table__.columns
-    )  # type: ignore[attr-defined]
+    assert not any(c.name in ("ip", "ip_address", "code", "code_hash", "user_agent") for c in RESPONSE_COLUMNS)
 
 
 def test_second_submission_of_a_code_stores_nothing(client: TestClient, engine: Engine, world: World) -> None:
