@@ -35,7 +35,8 @@ messages: $(STAMP)
 	$(BIN)/pybabel update -i var/messages.pot -d survey/locales --no-location --omit-header
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_load_wave.py
+	$(BIN)/python -m benchmarks.bench_page_weight
+	$(BIN)/python -m benchmarks.bench_load_wave
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
