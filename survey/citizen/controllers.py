@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
@@ -36,7 +37,7 @@ class CitizenController(Controller):
         """A place to type a receipt code by hand, for people whose phone cannot scan."""
         if code:
             compact = codes.normalise(code)
-            return Redirect(f"/r/{compact or code.strip()[:40]}", status_code=303)
+            return Redirect(f"/r/{compact or quote(code.strip()[:40], safe='')}", status_code=303)
         return page(request, "citizen/home.html", settings=_settings(request))
 
     @get("/r/{code:str}", sync_to_thread=True)

@@ -269,6 +269,33 @@ def test_pages_carry_security_headers_and_are_small(client: TestClient, engine: 
     assert page.num_bytes_downloaded < 30 * 1024  # what travels over the network
 
 
+def test_malformed_bodies_get_a_page_and_store_nothing(client: TestClient, engine: Engine, world: World) -> None:
+    code = new_code(engine, world)
+    path = f"/r/{code}"
+    before = _count(engine)
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    attempts = [
+        (client.post(path, json={"q_overall": "5"}), 400),
+        (client.post(path, content=b"q_overall=%ff%fe&token=x", headers=form), 400),
+        (client.post(path, content=b"\xff\xfe\x00", headers=form), 400),
+        (client.post(path, data={"q_comment": "a" * 300_000}), 413),
+        (client.post(path, files={"f": ("a.txt", b"x")}), 400),
+        (client.put(path), 405),
+    ]
+    for resp, status in attempts:
+        assert resp.status_code == status, (status, resp.text[:300])
+        assert resp.headers["content-type"].startswith("text/html")
+        assert "Traceback" not in resp.text and "<h1>" in resp.text
+    assert _count(engine) == before
+    assert client.get(path).status_code == 200  # the code is still unspent
+
+
+def test_hand_typed_garbage_stays_inside_the_code_route(client: TestClient) -> None:
+    jump = client.get("/", params={"code": "../../etc?x=1"}, follow_redirects=False)
+    assert jump.status_code == 303 and jump.headers["location"] == "/r/..%2F..%2Fetc%3Fx%3D1"
+    assert client.get(jump.headers["location"]).status_code == 404
+
+
 def test_unknown_route_gets_a_friendly_404(client: TestClient) -> None:
     page = client.get("/no/such/page")
     assert page.status_code == 404
