@@ -12,11 +12,14 @@ from sqlmodel import col
 from survey import codes
 from survey.db.models import (
     AuditLog,
+    Channel,
     Questionnaire,
     QuestionnaireVersion,
     ReceiptCode,
     VersionStatus,
     Wave,
+    WaveStatus,
+    WaveUnit,
 )
 from survey.errors import ConflictError, NotFoundError
 from survey.questionnaire import Spec
@@ -110,6 +113,15 @@ def issue_receipt_codes(
     wave = session.scalars(select(Wave).where(col(Wave.code) == wave_code)).first()
     if wave is None:
         raise NotFoundError(f"No wave with code '{wave_code}'.")
+    if wave.status == WaveStatus.closed.value:
+        raise ConflictError(f"Wave '{wave_code}' is closed: its codes would only say the survey has closed.")
+    if not wave.allows(Channel.receipt):
+        raise ConflictError(f"Wave '{wave_code}' does not take receipt codes (channels: {wave.channels}).")
+    in_scope = session.scalar(
+        select(func.count()).where(col(WaveUnit.wave_id) == wave.id, col(WaveUnit.unit_id) == unit_id)
+    )
+    if not in_scope:
+        raise ConflictError(f"Unit {unit_id} is not in the scope of wave '{wave_code}'.")
     today = today or datetime.now(UTC).date()
     fresh = [codes.new_receipt_code() for _ in range(count)]
     session.execute(

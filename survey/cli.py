@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import click
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
@@ -18,8 +19,10 @@ from survey.settings import Settings, get_settings
 def _settings() -> Settings:
     try:
         return get_settings()
-    except ValueError as exc:  # pydantic's ValidationError is a ValueError
-        raise click.ClickException(str(exc)) from None
+    except ValidationError as exc:
+        # Only the validators' messages: pydantic's full text quotes the input, which may hold a password.
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
+        raise click.ClickException(f"invalid settings: {problems.replace('Value error, ', '')}") from None
 
 
 @click.group(help=__doc__)

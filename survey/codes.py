@@ -10,13 +10,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 import time
 from dataclasses import dataclass
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _VALUE = {ch: i for i, ch in enumerate(ALPHABET)}
-_ALIASES = str.maketrans({"O": "0", "I": "1", "L": "1", "U": "V"})
+_ALIASES = str.maketrans({"O": "0", "I": "1", "L": "1"})  # Crockford's reading of look-alikes
+# Separators people type or paste between groups: hyphens and dashes, spaces of every kind, tabs.
+_SEPARATORS = re.compile(r"[\s\-\u2010-\u2015\u2212\u00a0\u202f]+")
 BODY_LENGTH = 15
 CODE_LENGTH = BODY_LENGTH + 1
 
@@ -41,7 +44,10 @@ def new_receipt_code() -> str:
 
 def normalise(raw: str) -> str | None:
     """The compact form of a code as typed or scanned, or None when it cannot be a valid code."""
-    compact = raw.strip().upper().replace("-", "").replace(" ", "").translate(_ALIASES)
+    compact = _SEPARATORS.sub("", raw)
+    if not compact.isascii():
+        return None
+    compact = compact.upper().translate(_ALIASES)
     if len(compact) != CODE_LENGTH or any(ch not in _VALUE for ch in compact):
         return None
     if _luhn_check(compact[:BODY_LENGTH]) != compact[BODY_LENGTH]:
@@ -87,6 +93,10 @@ def sign_form_token(secret: str, target: str, *, now: float | None = None) -> st
     return payload + "." + base64.urlsafe_b64encode(mac[:18]).decode().rstrip("=")
 
 
+_MAC_RE = re.compile(r"[A-Za-z0-9_-]{24}")  # 18 bytes of HMAC in unpadded base64url
+_NONCE_RE = re.compile(r"[A-Za-z0-9_-]{22}")  # token_urlsafe(16)
+
+
 class BadToken(ValueError):
     """The token was not made by us for this page (tampered, or copied from another page)."""
 
@@ -100,6 +110,8 @@ def verify_form_token(secret: str, target: str, token: str, *, max_age_s: int, n
     if len(parts) != 3 or not parts[0].isdigit():
         raise BadToken("malformed token")
     issued_s, nonce, mac_b64 = parts
+    if not _MAC_RE.fullmatch(mac_b64) or not _NONCE_RE.fullmatch(nonce):
+        raise BadToken("malformed signature")
     expected = hmac.new(secret.encode(), f"{target}|{issued_s}.{nonce}".encode(), hashlib.sha256).digest()
     given = mac_b64 + "=" * (-len(mac_b64) % 4)
     try:

@@ -6,7 +6,7 @@ import hashlib
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 
 import numpy as np
 from faker import Faker
@@ -66,7 +66,7 @@ def load_demo(
 ) -> DemoSummary:
     """Fill an empty, migrated database with the demo province. Deterministic given ``seed``."""
     started = time.perf_counter()
-    today = today or datetime.now(UTC).date()
+    today = today or settings.today()
     rng = np.random.default_rng(seed)
     faker = Faker("vi_VN")
     faker.seed_instance(seed)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SECRET = "dev-only-secret-change-me"  # noqa: S105 - refused outside development
@@ -30,6 +32,9 @@ class Settings(BaseSettings):
     base_url: str = Field(default="http://127.0.0.1:8000", description="Public address printed in QR codes.")
     allowed_hosts: list[str] = Field(default_factory=lambda: ["*"])
     default_locale: Literal["vi", "en"] = "vi"
+    timezone: str = Field(
+        default="Asia/Ho_Chi_Minh", description="Wave dates and code expiry are days in this time zone."
+    )
     time_bucket_minutes: int = Field(
         default=15, ge=1, le=1440, description="Submission times are stored rounded down to this many minutes."
     )
@@ -45,6 +50,19 @@ class Settings(BaseSettings):
                 "(for example: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
             )
         return self
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone '{value}' (use an IANA name such as Asia/Ho_Chi_Minh)") from None
+        return value
+
+    def today(self) -> date:
+        """Today's date where the offices are (wave periods and code expiry are such dates)."""
+        return datetime.now(ZoneInfo(self.timezone)).date()
 
     @property
     def public_url(self) -> str:

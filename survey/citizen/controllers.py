@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -42,19 +42,23 @@ class CitizenController(Controller):
 
     @get("/r/{code:str}", sync_to_thread=True)
     def receipt_page(self, request: AnyRequest, code: FromPath[str], db: Db) -> Template:
-        return _survey_page(request, services.resolve_receipt(db, raw_code=code, today=_today()))
+        return _survey_page(request, services.resolve_receipt(db, raw_code=code, today=_today(request)))
 
     @post("/r/{code:str}", sync_to_thread=True)
     def receipt_submit(self, request: AnyRequest, code: FromPath[str], data: Form, db: Db) -> Template | Redirect:
-        return _survey_submit(request, db, lambda: services.resolve_receipt(db, raw_code=code, today=_today()), data)
+        return _survey_submit(
+            request, db, lambda: services.resolve_receipt(db, raw_code=code, today=_today(request)), data
+        )
 
     @get("/c/{token:str}", sync_to_thread=True)
     def counter_page(self, request: AnyRequest, token: FromPath[str], db: Db) -> Template:
-        return _survey_page(request, services.resolve_counter(db, token=token, today=_today()))
+        return _survey_page(request, services.resolve_counter(db, token=token, today=_today(request)))
 
     @post("/c/{token:str}", sync_to_thread=True)
     def counter_submit(self, request: AnyRequest, token: FromPath[str], data: Form, db: Db) -> Template | Redirect:
-        return _survey_submit(request, db, lambda: services.resolve_counter(db, token=token, today=_today()), data)
+        return _survey_submit(
+            request, db, lambda: services.resolve_counter(db, token=token, today=_today(request)), data
+        )
 
     @get("/thanks", sync_to_thread=False)
     def thanks(self, request: AnyRequest) -> Template:
@@ -66,8 +70,8 @@ def _settings(request: AnyRequest) -> Settings:
     return settings
 
 
-def _today() -> Any:
-    return datetime.now(UTC).astimezone().date()
+def _today(request: AnyRequest) -> date:
+    return _settings(request).today()
 
 
 def _survey_page(
