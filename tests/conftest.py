@@ -22,6 +22,15 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 POSTGRES_ADMIN_URL = os.environ.get("SIPAS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 TEST_SECRET = "test-secret-" + "x" * 40
+# Debian's chromium as root in a closed network: no sandbox, no GPU, and no background calls home.
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def unavailable(reason: str) -> None:

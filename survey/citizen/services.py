@@ -49,26 +49,40 @@ class SurveyTarget:
     wave_id: int
     version_id: int
     spec: Spec
-    unit_id: int
-    unit_name_vi: str
-    unit_name_en: str
-    field_id: int | None
-    field_name_vi: str | None
-    field_name_en: str | None
-    service_point_id: int | None
-    service_point_name_vi: str | None
-    service_point_name_en: str | None
-    code_hash: str | None
-    form_target: str  # what the page's form token is bound to
+    unit: Unit
+    field: ProcedureField | None = None
+    point: ServicePoint | None = None
+    code_hash: str | None = None
+
+    @property
+    def unit_id(self) -> int:
+        return pk(self.unit)
+
+    @property
+    def field_id(self) -> int | None:
+        return pk(self.field) if self.field else None
+
+    @property
+    def service_point_id(self) -> int | None:
+        return pk(self.point) if self.point else None
+
+    @property
+    def form_target(self) -> str:
+        """What the page's form token is bound to: this receipt code, or this counter in this wave."""
+        return f"r:{self.code_hash}" if self.code_hash else f"c:{self.service_point_id}:{self.wave_id}"
 
     def unit_name(self, locale: str) -> str:
-        return self.unit_name_en if locale == "en" else self.unit_name_vi
+        return self.unit.name_en if locale == "en" else self.unit.name_vi
 
     def field_name(self, locale: str) -> str | None:
-        return self.field_name_en if locale == "en" else self.field_name_vi
+        if self.field is None:
+            return None
+        return self.field.name_en if locale == "en" else self.field.name_vi
 
     def service_point_name(self, locale: str) -> str | None:
-        return self.service_point_name_en if locale == "en" else self.service_point_name_vi
+        if self.point is None:
+            return None
+        return self.point.name_en if locale == "en" else self.point.name_vi
 
 
 @lru_cache(maxsize=64)
@@ -113,23 +127,7 @@ def resolve_receipt(session: Session, *, raw_code: str, today: date) -> SurveyTa
     if receipt.expires_on < today:
         raise GoneError(N_("This code has expired. Codes can be used for a limited time after your visit."))
     fld = session.get(ProcedureField, receipt.field_id) if receipt.field_id else None
-    return SurveyTarget(
-        channel=Channel.receipt,
-        wave_id=pk(wave),
-        version_id=pk(version),
-        spec=spec_of(version),
-        unit_id=pk(unit),
-        unit_name_vi=unit.name_vi,
-        unit_name_en=unit.name_en,
-        field_id=fld.id if fld else None,
-        field_name_vi=fld.name_vi if fld else None,
-        field_name_en=fld.name_en if fld else None,
-        service_point_id=None,
-        service_point_name_vi=None,
-        service_point_name_en=None,
-        code_hash=digest,
-        form_target=f"r:{digest}",
-    )
+    return SurveyTarget(Channel.receipt, pk(wave), pk(version), spec_of(version), unit, field=fld, code_hash=digest)
 
 
 def resolve_counter(session: Session, *, token: str, today: date) -> SurveyTarget:
@@ -156,23 +154,7 @@ def resolve_counter(session: Session, *, token: str, today: date) -> SurveyTarge
     if not open_now:
         raise SurveyClosed(N_("There is no survey open at this counter at the moment. Thank you for your interest."))
     wave, version = open_now[0]
-    return SurveyTarget(
-        channel=Channel.counter,
-        wave_id=pk(wave),
-        version_id=pk(version),
-        spec=spec_of(version),
-        unit_id=pk(unit),
-        unit_name_vi=unit.name_vi,
-        unit_name_en=unit.name_en,
-        field_id=None,
-        field_name_vi=None,
-        field_name_en=None,
-        service_point_id=point.id,
-        service_point_name_vi=point.name_vi,
-        service_point_name_en=point.name_en,
-        code_hash=None,
-        form_target=f"c:{point.id}:{wave.id}",
-    )
+    return SurveyTarget(Channel.counter, pk(wave), pk(version), spec_of(version), unit, point=point)
 
 
 def bucket(moment: datetime, minutes: int) -> datetime:

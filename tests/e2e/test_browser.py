@@ -28,7 +28,7 @@ from sqlmodel import col
 from survey.db.engine import make_engine, migrate
 from survey.db.models import Channel, Response
 from survey.questionnaire import NOT_APPLICABLE
-from tests.conftest import unavailable
+from tests.conftest import CHROMIUM_FLAGS, unavailable
 from tests.factories import World, build_world, new_code
 
 if TYPE_CHECKING:
@@ -39,14 +39,6 @@ pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts" / "browser"
 PHONE: Any = {"width": 360, "height": 640}
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 STARTUP_TIMEOUT_S = 20.0
 NA_ITEM = "fb_prompt"  # the one criterion answered "not applicable"
 COMMENT = "Cán bộ hướng dẫn tận tình, cảm ơn."
@@ -84,7 +76,7 @@ def browser() -> Iterator[Browser]:
     pw = sync_playwright().start()
     try:
         try:
-            chromium = pw.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+            chromium = pw.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_FLAGS)
         except Exception as exc:  # any launch failure means "no usable browser"
             unavailable(f"playwright could not launch {executable}: {str(exc).strip().splitlines()[0]}")
         try:

@@ -31,21 +31,13 @@ from survey.db.engine import make_engine, migrate
 from survey.db.models import AuditLog, ReceiptCode, ServicePoint, Unit, Wave
 from survey.qr import qr_png, qr_svg, write_qr
 from survey.settings import get_settings
-from tests.conftest import TEST_SECRET, form_token, make_settings, unavailable
+from tests.conftest import CHROMIUM_FLAGS, TEST_SECRET, form_token, make_settings, unavailable
 from tests.factories import World, build_world
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SVG_NS = "{http://www.w3.org/2000/svg}"
 BASE_URL = "http://testserver"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+HEADLESS_FLAGS = ["--headless", *CHROMIUM_FLAGS]
 URLS = [
     "http://testserver/r/7KQ2M9XD4HTRZW3P",
     "https://sipas.example.gov.vn/c/AbC-dEf_123456",
@@ -90,7 +82,7 @@ def render_svg(svg: Path, out_dir: Path) -> Path:
     proc = subprocess.run(
         [
             chromium,
-            *CHROMIUM_FLAGS,
+            *HEADLESS_FLAGS,
             f"--user-data-dir={out_dir / 'chromium-profile'}",
             "--window-size=600,600",
             f"--screenshot={shot}",
