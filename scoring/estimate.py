@@ -239,9 +239,14 @@ def _accumulate(
             # values: it contributes its own product, not a centred one (which would be 0).
             contrib = np.where(single, s_a * s_b, contrib)
         out[:, j] = np.bincount(pd, weights=c * contrib, minlength=g)
-    if design.lonely_psu == "average" and (design.psu_count == 1).any():
-        ok = int((design.psu_count > 1).sum())
-        out = out * (design.n_strata / ok) if ok else np.zeros_like(out)
+    if design.lonely_psu == "average" and single.any():
+        # As R's survey does for a domain: over the strata where the domain has members, the total is
+        # scaled by (those strata) / (those with two PSUs or more).
+        with_members = np.bincount(pd, minlength=g)
+        lonely = np.bincount(pd[single], minlength=g)
+        ok = with_members - lonely
+        factor = np.where(ok > 0, with_members / np.maximum(ok, 1), 0.0)
+        out = out * factor[:, None]
     return out
 
 
