@@ -24,7 +24,7 @@ import enum
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 METHODS = ("wilson", "korn-graubard", "logit", "wald")
 
@@ -131,13 +131,16 @@ def proportion_intervals(
             inner = (p > 0) & (p < 1) & (var > 0)
             se_logit = np.sqrt(np.maximum(var, 0.0)) / (p * (1.0 - p))
             logit = np.log(p / (1.0 - p))
-            lo_l = 1.0 / (1.0 + np.exp(-(logit - t * se_logit)))
-            up_l = 1.0 / (1.0 + np.exp(-(logit + t * se_logit)))
+            lo_l = special.expit(logit - t * se_logit)
+            up_l = special.expit(logit + t * se_logit)
             lo_w, up_w = _wilson(p, n_eff, t)
             lower, upper = np.where(inner, lo_l, lo_w), np.where(inner, up_l, up_w)
         else:
             half = t * np.sqrt(np.maximum(var, 0.0))
             lower, upper = np.clip(p - half, 0.0, 1.0), np.clip(p + half, 0.0, 1.0)
+    # the boundaries exactly, and no rounding noise pushing a bound past its point
+    lower = np.where(p <= 0, 0.0, np.minimum(lower, p))
+    upper = np.where(p >= 1, 1.0, np.maximum(upper, p))
     unusable = ~np.isfinite(t) | ~(n > 0) | ~np.isfinite(p)
     lower = np.where(unusable, np.nan, np.clip(lower, 0.0, 1.0))
     upper = np.where(unusable, np.nan, np.clip(upper, 0.0, 1.0))
