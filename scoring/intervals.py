@@ -24,6 +24,7 @@ import enum
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import special, stats
 
 METHODS = ("wilson", "korn-graubard", "logit", "wald")
@@ -62,7 +63,7 @@ class Intervals:
     level: float
 
 
-def t_quantile(df: np.ndarray | float, level: float) -> np.ndarray:
+def t_quantile(df: ArrayLike, level: float) -> np.ndarray:
     """Student t quantile at (1 + level)/2; normal where df is infinite, NaN where df < 1."""
     dfa = np.asarray(df, dtype=np.float64)
     q = (1.0 + level) / 2.0
@@ -71,20 +72,20 @@ def t_quantile(df: np.ndarray | float, level: float) -> np.ndarray:
     return np.where(dfa >= 1, out, np.nan)
 
 
-def effective_n(p: np.ndarray, var: np.ndarray, n: np.ndarray) -> np.ndarray:
+def effective_n(p: ArrayLike, var: ArrayLike, n: ArrayLike) -> np.ndarray:
     """n* = p(1-p)/v, capped at n; n itself where p is 0 or 1 or v is 0 (rules 1 and 2)."""
-    p, var, n = (np.asarray(x, dtype=np.float64) for x in (p, var, n))
+    pa, va, na = (np.asarray(x, dtype=np.float64) for x in (p, var, n))
     with np.errstate(invalid="ignore", divide="ignore"):
-        raw = p * (1.0 - p) / var
-    degenerate = (p <= 0) | (p >= 1) | ~(var > 0) | ~np.isfinite(raw)
-    return np.where(degenerate, n, np.minimum(raw, n))
+        raw = pa * (1.0 - pa) / va
+    degenerate = (pa <= 0) | (pa >= 1) | ~(va > 0) | ~np.isfinite(raw)
+    return np.where(degenerate, na, np.minimum(raw, na))
 
 
 def proportion_intervals(
-    p: np.ndarray,
-    var: np.ndarray,
-    n: np.ndarray,
-    df: np.ndarray,
+    p: ArrayLike,
+    var: ArrayLike,
+    n: ArrayLike,
+    df: ArrayLike,
     *,
     method: str = "wilson",
     level: float = 0.95,
@@ -116,9 +117,9 @@ def proportion_intervals(
         raise ValueError(f"unknown interval method {method!r}; use one of {METHODS}")
     if not 0 < level < 1:
         raise ValueError("level must lie strictly between 0 and 1")
-    p, var, n, df = np.broadcast_arrays(*(np.asarray(x, dtype=np.float64) for x in (p, var, n, df)))
+    p, var, n, dfa = np.broadcast_arrays(*(np.asarray(x, dtype=np.float64) for x in (p, var, n, df)))
     n_eff = effective_n(p, var, n)
-    t = t_quantile(df, level)
+    t = t_quantile(dfa, level)
     with np.errstate(invalid="ignore", divide="ignore"):
         # design effect v / v_SRS, not capped (n_eff is): a composite index's deff is usually well below 1
         srs = p * (1.0 - p) / n
@@ -168,10 +169,10 @@ def _korn_graubard(
 
 
 def reliability(
-    p: np.ndarray,
+    p: ArrayLike,
     intervals: Intervals,
-    n: np.ndarray,
-    df: np.ndarray,
+    n: ArrayLike,
+    df: ArrayLike,
     rule: ReliabilityRule | None = None,
 ) -> np.ndarray:
     """Reliability code per estimate (``Reliability`` values) from n, n*, df and the interval's width."""
