@@ -21,6 +21,7 @@ Quality and Safety in Health Care 14:347-351.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, cast
@@ -82,10 +83,7 @@ class FunnelLimits:
 
     def at(self, level: float) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(lower, upper)`` for one of ``levels``; raise ValueError for any other level."""
-        matches = [j for j, lv in enumerate(self.levels) if np.isclose(lv, level, rtol=0.0, atol=1e-12)]
-        if not matches:
-            raise ValueError(f"level {level!r} not among the computed levels {self.levels}")
-        return self.lower[matches[0]], self.upper[matches[0]]
+        return _rows_at(self.levels, self.lower, self.upper, level)
 
 
 @dataclass(frozen=True, eq=False)
@@ -172,6 +170,10 @@ class Funnel:
     flags: np.ndarray
     dispersion: DispersionEstimate | None
 
+    def at(self, level: float) -> tuple[np.ndarray, np.ndarray]:
+        """Return the units' ``(lower, upper)`` limits for one of ``levels``; ValueError for any other."""
+        return _rows_at(self.levels, self.lower, self.upper, level)
+
     def curve(self, n_grid: npt.ArrayLike | None = None, *, num: int = 100) -> FunnelLimits:
         """Limits on a grid of sample sizes, for drawing the funnel.
 
@@ -202,13 +204,22 @@ class Funnel:
         )
 
 
+def _rows_at(
+    levels: tuple[float, ...], lower: np.ndarray, upper: np.ndarray, level: float
+) -> tuple[np.ndarray, np.ndarray]:
+    matches = [j for j, lv in enumerate(levels) if abs(lv - level) <= 1e-12]
+    if not matches:
+        raise ValueError(f"level {level!r} not among the computed levels {levels}")
+    return lower[matches[0]], upper[matches[0]]
+
+
 def _check_levels(levels: Sequence[float]) -> tuple[float, ...]:
     out = tuple(float(lv) for lv in levels)
     if not out:
         raise ValueError("at least one level is needed")
     if not all(0.0 < lv < 1.0 for lv in out):
         raise ValueError(f"levels must lie strictly between 0 and 1, got {out}")
-    if any(b <= a for a, b in zip(out, out[1:], strict=False)):
+    if any(b <= a for a, b in itertools.pairwise(out)):
         raise ValueError(f"levels must be strictly increasing, got {out}")
     return out
 
@@ -334,6 +345,8 @@ def estimate_dispersion(
         z_used = np.where(included, zz, np.nan)
     kept = z_used[included]
     units = kept.size
+    if units == 0:
+        raise ValueError("no units left after dropping those beyond the winsor percentiles")
     phi = float(np.mean(kept**2))
     tau2: float | None = None
     if n is not None:
@@ -494,32 +507,33 @@ def _dispersion_parameters(
     trim: Trim,
 ) -> tuple[float | None, float | None]:
     """(φ̂, τ̂²) for `funnel_limits`, from given values or estimated from z-scores."""
-    given_z = z_scores_for_phi is not None
     if overdispersion is None:
-        if phi is not None or tau2 is not None or given_z or n_for_phi is not None:
+        if phi is not None or tau2 is not None or z_scores_for_phi is not None or n_for_phi is not None:
             raise ValueError("phi, tau2, z_scores_for_phi and n_for_phi need an over-dispersion model")
         return None, None
     if overdispersion == "multiplicative":
         if tau2 is not None:
-            raise ValueError("tau2 belongs to the additive model")
-        if (phi is None) == (not given_z):
-            raise ValueError("the multiplicative model needs exactly one of phi and z_scores_for_phi")
+            raise ValueError("tau2 belongs to the additive model; the multiplicative model takes phi")
         if phi is not None:
-            if not (np.isfinite(phi) and phi > 0):
-                raise ValueError("phi must be finite and positive")
+            if z_scores_for_phi is not None:
+                raise ValueError("give either phi or z_scores_for_phi, not both")
+            if not (np.isfinite(phi) and phi >= 0):
+                raise ValueError("phi must be finite and non-negative")
             return float(phi), None
-        return estimate_dispersion(z_scores_for_phi, n_for_phi, winsor=winsor, trim=trim).phi, None  # type: ignore[arg-type]
+        if z_scores_for_phi is None:
+            raise ValueError("the multiplicative model needs phi or z_scores_for_phi")
+        return estimate_dispersion(z_scores_for_phi, n_for_phi, winsor=winsor, trim=trim).phi, None
     if phi is not None:
         raise ValueError("phi belongs to the multiplicative model; the additive model takes tau2")
-    if (tau2 is None) == (not given_z):
-        raise ValueError("the additive model needs exactly one of tau2 and z_scores_for_phi (with n_for_phi)")
     if tau2 is not None:
+        if z_scores_for_phi is not None:
+            raise ValueError("give either tau2 or z_scores_for_phi, not both")
         if not (np.isfinite(tau2) and tau2 >= 0):
             raise ValueError("tau2 must be finite and non-negative")
         return None, float(tau2)
-    if n_for_phi is None:
-        raise ValueError("the additive model needs n_for_phi alongside z_scores_for_phi")
-    est = estimate_dispersion(z_scores_for_phi, n_for_phi, winsor=winsor, trim=trim)  # type: ignore[arg-type]
+    if z_scores_for_phi is None or n_for_phi is None:
+        raise ValueError("the additive model needs tau2, or z_scores_for_phi together with n_for_phi")
+    est = estimate_dispersion(z_scores_for_phi, n_for_phi, winsor=winsor, trim=trim)
     return est.phi, est.tau2
 
 
@@ -590,9 +604,10 @@ def funnel(
     phi: float | None = None
     tau2: float | None = None
     if overdispersion is not None:
-        dispersion = estimate_dispersion(z_arcsine, nn, winsor=winsor, trim=trim)
+        n_for_tau2 = nn if overdispersion == "additive" else None
+        dispersion = estimate_dispersion(z_arcsine, n_for_tau2, winsor=winsor, trim=trim)
         phi = dispersion.phi
-        tau2 = dispersion.tau2 if overdispersion == "additive" else None
+        tau2 = dispersion.tau2
     limits = funnel_limits(
         theta,
         nn,
@@ -603,10 +618,7 @@ def funnel(
         tau2=tau2,
     )
 
-    if resolved == "arcsine":
-        z = z_arcsine
-    else:
-        z = (p - theta) / np.sqrt(theta * (1.0 - theta) / nn)
+    z = z_arcsine if resolved == "arcsine" else (p - theta) / np.sqrt(theta * (1.0 - theta) / nn)
     if overdispersion == "multiplicative":
         assert phi is not None
         z_adjusted = z / np.sqrt(max(phi, 1.0))
