@@ -431,9 +431,10 @@ def funnel_limits(
     Normal: θ₀ ± z_p √(θ₀(1 − θ₀)/n), clipped to [0, 1].
 
     Exact (Spiegelhalter 2005, appendix A.1.1): for R ~ Bin(n, θ₀) let r_p be the smallest r with
-    P(R ≤ r) ≥ p, a = (P(R ≤ r_p) − p)/P(R = r_p); the limit is (r_p − a)/n, clipped to [0, 1]. The same
-    formula serves both tails, so the limits are centred near θ₀ − 1/(2n) and the upper limit is reached
-    by r_p itself, although P(R ≥ r_p) > 1 − p.
+    P(R ≤ r) ≥ p, a = (P(R ≤ r_p) − p)/P(R = r_p); the lower limit is (r_p − a)/n, clipped to [0, 1].
+    Applied as written to the upper tail, the formula is one count too strict there (a unit at 5/5 with
+    θ₀ = 0.9 would be flagged at 99.8% although P(R = 5) = 0.59), so the upper limit is the same formula
+    on the failures: 1 − (lower limit for n − R ~ Bin(n, 1 − θ₀)).
 
     Arcsine: θ₀' = asin√θ₀, s = 1/(2√n); θ₀' ± z_p·s·√max(φ̂, 1) (multiplicative), θ₀' ± z_p √(s² + τ̂²)
     (additive) or θ₀' ± z_p·s (none). The limits are clipped to [0, π/2] before sin²(·): otherwise an
@@ -460,7 +461,8 @@ def funnel_limits(
         for j, lv in enumerate(lvls):
             tail = (1.0 - lv) / 2.0
             lower[j] = _exact_limit(tail, nn, theta)
-            upper[j] = _exact_limit(1.0 - tail, nn, theta)
+            # the upper tail as the lower tail of the failures, so both tails are equally exact
+            upper[j] = 1.0 - _exact_limit(tail, nn, 1.0 - theta)
         lower, upper = np.clip(lower, 0.0, 1.0), np.clip(upper, 0.0, 1.0)
     elif resolved == "normal":
         se = np.sqrt(theta * (1.0 - theta) / nn)

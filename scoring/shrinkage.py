@@ -197,6 +197,8 @@ def beta_binomial_eb(
     cap = float(max_prior_strength)
     if not (np.isfinite(cap) and cap > 0):
         raise ValueError("max_prior_strength must be finite and positive")
+    # effective counts n*·p̂ carry rounding noise: within 1e-9 of 0 or n they are 0 or n
+    xx = np.where(xx < 1e-9 * nn, 0.0, np.where(xx > nn * (1 - 1e-9), nn, xx))
     pooled = float(xx.sum() / nn.sum())
     if np.all(xx == 0) or np.all(xx == nn) or not 0.0 < pooled < 1.0:
         raise ValueError("every unit is at 0 % or every unit at 100 %: the prior is degenerate")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from pydantic import ValidationError
@@ -228,3 +229,139 @@ def qr_receipts(wave_code: str, unit_code: str, field_code: str | None, count: i
     finally:
         engine.dispose()
     click.echo(f"{count} codes written to {output_dir} (codes.csv lists them; only their hashes are stored)")
+
+
+TIER_NAMES = {1: "above", 0: "indistinguishable", -1: "below"}
+
+
+@main.command()
+@click.option("--wave", "wave_code", required=True, help="wave code, e.g. 2026")
+@click.option("--level", default="commune", show_default=True, help="unit level to rank (department, district...)")
+@click.option("--subtree", is_flag=True, help="score each unit on its whole subtree, not only its own desk")
+@click.option("--measure", default="index", show_default=True, help="'index', an element or a criterion id")
+@click.option(
+    "--aggregation",
+    type=click.Choice(["mean_of_elements", "mean_of_items", "pooled"]),
+    default="mean_of_elements",
+    show_default=True,
+)
+@click.option(
+    "--rank-method", type=click.Choice(["bootstrap", "holm", "joint"]), default="bootstrap", show_default=True
+)
+@click.option("--min-responses", type=int, default=None, help="rank only units with this many (default: the wave's)")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+def score(
+    wave_code: str,
+    level: str,
+    subtree: bool,
+    measure: str,
+    aggregation: str,
+    rank_method: str,
+    min_responses: int | None,
+    fmt: str,
+) -> None:
+    """Print a wave's league table: every unit's index with its 95% interval and rank interval."""
+    import json
+
+    from survey.db.engine import make_engine
+    from survey.errors import SipasError
+    from survey.scores import wave_scores
+
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    try:
+        ws = wave_scores(
+            engine,
+            wave_code=wave_code,
+            level=level,
+            scope="subtree" if subtree else "own",
+            measure=measure,
+            aggregation=aggregation,
+            rank_method=rank_method,
+            min_responses=min_responses,
+        )
+    except SipasError as exc:
+        raise click.ClickException(exc.message) from None
+    finally:
+        engine.dispose()
+    lg = ws.league
+    order = sorted(range(len(ws.units)), key=lambda i: (not lg.ranked[i], lg.rank[i], -ws.estimate(i).point))
+    rows: list[dict[str, Any]] = []
+    for i in order:
+        u, e = ws.units[i], ws.estimate(i)
+        rows.append(
+            {
+                "rank": int(lg.rank[i]) if lg.ranked[i] else None,
+                "rank_lower": int(lg.marginal_lower[i]) if lg.ranked[i] else None,
+                "rank_upper": int(lg.marginal_upper[i]) if lg.ranked[i] else None,
+                "rank_lower_simultaneous": int(lg.simultaneous_lower[i]) if lg.ranked[i] else None,
+                "rank_upper_simultaneous": int(lg.simultaneous_upper[i]) if lg.ranked[i] else None,
+                "code": u.code,
+                "name": u.name_vi,
+                "index": round(e.point * 100, 2) if e.n else None,
+                "lower": round(e.lower * 100, 2) if e.n and e.lower == e.lower else None,
+                "upper": round(e.upper * 100, 2) if e.n and e.upper == e.upper else None,
+                "n": e.n,
+                "df": e.df,
+                "n_eff": round(e.n_eff, 1),
+                "tier_target": TIER_NAMES[int(lg.tier_target[i])] if e.n else None,
+                "tier_province": TIER_NAMES[int(lg.tier_total[i])] if e.n else None,
+                "status": "ranked" if lg.ranked[i] else "insufficient data",
+            }
+        )
+    p = ws.province
+    header: dict[str, Any] = {
+        "wave": ws.wave_code,
+        "level": ws.level,
+        "scope": ws.scope,
+        "measure": ws.measure,
+        "aggregation": ws.card.aggregation,
+        "interval": f"{ws.card.level:.0%} {ws.card.composite_method}"
+        if ws.measure in ("index",) or ws.card.kinds[ws.card.column(ws.measure)] != "criterion"
+        else f"{ws.card.level:.0%} {ws.card.method}",
+        "rank_method": lg.rank_method,
+        "seed": lg.seed,
+        "draws": lg.draws,
+        "target": round(ws.target * 100, 2),
+        "min_responses": ws.min_responses,
+        "responses": ws.responses,
+        "excluded_flagged": ws.excluded_flagged,
+        "province": {
+            "index": round(p.point * 100, 2),
+            "lower": round(p.lower * 100, 2),
+            "upper": round(p.upper * 100, 2),
+            "n": p.n,
+        },
+        "generated_at": ws.generated_at.isoformat(timespec="seconds"),
+    }
+    if fmt == "json":
+        click.echo(json.dumps({"table": header, "rows": rows}, ensure_ascii=False, indent=2))
+        return
+    if fmt == "csv":
+        import csv as csv_module
+
+        out = sys.stdout
+        for key, value in header.items():
+            out.write(f"# {key}: {value}\n")
+        writer = csv_module.DictWriter(out, fieldnames=list(rows[0]) if rows else ["rank"])
+        writer.writeheader()
+        writer.writerows(rows)
+        return
+    click.echo(
+        f"Wave {ws.wave_code}, level {ws.level} ({ws.scope}), {ws.measure} ({ws.card.aggregation}); "
+        f"province {p.point * 100:.1f} [{p.lower * 100:.1f}, {p.upper * 100:.1f}], n = {p.n:,}; "
+        f"target {ws.target * 100:.0f}; rank sets: {lg.rank_method}"
+        + (f" (seed {lg.seed}, {lg.draws} draws)" if lg.seed is not None else "")
+    )
+    click.echo(
+        "Read an interval as: the true index lies in it with 95% confidence; "
+        "a rank interval [2-7] means the unit's true rank is somewhere from 2 to 7."
+    )
+    click.echo(f"{'rank':>4} {'interval':>9}  {'unit':40} {'index':>6} {'95% CI':>15} {'n':>6}  vs target  vs province")
+    for r in rows:
+        rank = f"{r['rank']:>4}" if r["rank"] else "   -"
+        span = f"{r['rank_lower']}-{r['rank_upper']}" if r["rank"] else ""
+        ci = f"[{r['lower']:.1f}, {r['upper']:.1f}]" if r["lower"] is not None else ""
+        idx = f"{r['index']:.1f}" if r["index"] is not None else "-"
+        tiers = f"{r['tier_target'] or '':9}  {r['tier_province'] or ''}" if r["rank"] else r["status"]
+        click.echo(f"{rank} {span:>9}  {r['name'][:40]:40} {idx:>6} {ci:>15} {r['n']:>6}  {tiers}")

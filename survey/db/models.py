@@ -154,6 +154,11 @@ class Wave(SQLModel, table=True):
     channels: str = Field(default="receipt", max_length=100, description="comma-separated channel names")
     min_responses: int = Field(default=30, description="units with fewer responses are not ranked")
     target: float = Field(default=90.0, description="target index in percent")
+    revision: int = Field(
+        default=0,
+        description="bumped whenever stored responses change (flags reviewed, corrections); new responses "
+        "are noticed by count and newest id, so a submission never has to write to this row",
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
     def allows(self, channel: Channel) -> bool:

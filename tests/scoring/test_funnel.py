@@ -48,11 +48,10 @@ def test_normal_limits_match_hand_computation() -> None:
 def test_exact_limits_hand_example() -> None:
     # Bin(10, ½): P(R ≤ 1) = 11/1024 < 0.025 ≤ P(R ≤ 2) = 56/1024, P(R = 2) = 45/1024
     #   → a = (56/1024 − 0.025)/(45/1024) = 30.4/45, lower = (2 − a)/10.
-    # P(R ≤ 7) = 968/1024 < 0.975 ≤ P(R ≤ 8) = 1013/1024, P(R = 8) = 45/1024
-    #   → a = (1013/1024 − 0.975)/(45/1024) = 14.6/45, upper = (8 − a)/10.
+    # The upper limit is the same formula on the failures n − R ~ Bin(10, ½): by symmetry 1 − lower.
     limits = funnel_limits(0.5, [10], levels=(0.95,), method="exact")
     assert limits.lower[0, 0] == pytest.approx((2 - 30.4 / 45) / 10, abs=1e-12)
-    assert limits.upper[0, 0] == pytest.approx((8 - 14.6 / 45) / 10, abs=1e-12)
+    assert limits.upper[0, 0] == pytest.approx((8 + 30.4 / 45) / 10, abs=1e-12)
 
 
 def _interpolated_binomial_limit(n: int, theta: float, p: float) -> float:
@@ -74,7 +73,8 @@ def test_exact_limits_match_direct_binomial_computation(n: int, theta: float) ->
     for j, level in enumerate((0.95, 0.998)):
         tail = (1 - level) / 2
         assert limits.lower[j, 0] == pytest.approx(_interpolated_binomial_limit(n, theta, tail), abs=1e-10)
-        assert limits.upper[j, 0] == pytest.approx(_interpolated_binomial_limit(n, theta, 1 - tail), abs=1e-10)
+        failures = _interpolated_binomial_limit(n, 1 - theta, tail)
+        assert limits.upper[j, 0] == pytest.approx(1 - failures, abs=1e-10)
 
 
 def test_exact_lower_flag_agrees_with_one_sided_binomial_test() -> None:
@@ -87,6 +87,17 @@ def test_exact_lower_flag_agrees_with_one_sided_binomial_test() -> None:
     np.testing.assert_array_equal(below_95, stats.binom.cdf(r, n, theta) < 0.025)
     np.testing.assert_array_equal(below_998, stats.binom.cdf(r, n, theta) < 0.001)
     assert below_95.any() and below_998.any()
+
+
+def test_exact_upper_flag_agrees_with_one_sided_binomial_test() -> None:
+    # Above the upper limit ⇔ P(R ≥ r) < p, and a small unit at 100% is not an outlier (P(R = 5) = 0.59).
+    n, theta = 40, 0.8
+    r = np.arange(n + 1)
+    result = funnel(r / n, np.full(n + 1, n), target=theta, method="exact")
+    np.testing.assert_array_equal(result.flags >= 1, stats.binom.sf(r - 1, n, theta) < 0.025)
+    np.testing.assert_array_equal(result.flags >= 2, stats.binom.sf(r - 1, n, theta) < 0.001)
+    small = funnel(np.array([1.0, 0.9, 0.8]), np.array([5, 50, 50]), target=0.9, method="exact")
+    assert small.flags[0] == 0
 
 
 def test_exact_rounds_effective_sizes() -> None:
@@ -381,6 +392,7 @@ def test_exact_limits_properties(target: float, n: list[int]) -> None:
     limits = funnel_limits(target, n, method="exact")
     _check_nested_and_bounded(limits.lower, limits.upper)
     assert np.all(limits.lower <= target + 1e-12)
+    assert np.all(limits.upper >= target - 1e-12)
 
 
 @settings(max_examples=100, deadline=None)

@@ -16,28 +16,22 @@ from sqlmodel import col
 from seed_data import generator
 from survey.app import create_app
 from survey.citizen.services import spec_of
-from survey.db.engine import make_engine, migrate
 from survey.db.models import FrameCount, QuestionnaireVersion, ReceiptCode, Response, Unit, UnitLevel, Wave
-from survey.demo import CURRENT_WAVE, DemoSummary, load_demo
+from survey.demo import CURRENT_WAVE, DemoSummary
 from survey.questionnaire import NOT_APPLICABLE
 from survey.results import load_wave
-from tests.conftest import make_settings
+from tests.conftest import DEMO_RESPONSES, load_small_demo, make_settings
 
-TODAY = date(2026, 11, 22)
-N_RESPONSES = 6000
+N_RESPONSES = DEMO_RESPONSES
 
 
 def _load(path: Path, seed: int = 11) -> tuple[Engine, DemoSummary, str]:
-    url = f"sqlite:///{path}"
-    migrate(url)
-    engine = make_engine(url)
-    summary = load_demo(engine, make_settings(url), seed=seed, responses=N_RESPONSES, today=TODAY)
-    return engine, summary, url
+    return load_small_demo(path, seed=seed)
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Engine, DemoSummary, str]:
-    return _load(tmp_path_factory.mktemp("demo") / "demo.db")
+def demo(demo_db: tuple[Engine, DemoSummary, str]) -> tuple[Engine, DemoSummary, str]:
+    return demo_db
 
 
 def test_demo_has_tay_ninh_units_by_level(demo: tuple[Engine, DemoSummary, str]) -> None:

@@ -1,0 +1,158 @@
+"""Speed of the scoring engine on a wave of 1,000,000 responses x 22 criteria, 1,000 units, 10 fields.
+
+    .venv/bin/python -m benchmarks.bench_scoring [--responses 1000000] [--samplics-criteria 2]
+        [--demo-db var/sipas.db]
+
+Prints, best of 3 where cheap:
+- the scorecard: every unit's 22 criterion, 5 element and overall indices with intervals;
+- the league table of the 1,000 units with marginal and simultaneous bootstrap rank sets (1,000 draws);
+- samplics' TaylorEstimator computing the same criterion estimates by unit (ratio, stratified), on
+  as many criteria as asked (it is slow), with the largest difference from our numbers;
+- end to end from the SQLite demo database (load the wave, scorecard, league table), if given.
+Nothing is asserted; docs/benchmarks.md records the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+import warnings
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TypeVar
+
+import numpy as np
+
+from scoring.design import Design
+from scoring.indices import IndexLayout, Scorecard, criterion_indicators, scorecard
+from scoring.league import League, league
+
+T = TypeVar("T")
+
+CRITERIA = 22
+ELEMENTS = ((0, 4), (4, 9), (9, 15), (15, 18), (18, 22))
+
+
+def synthetic(n: int, units: int = 1000, fields: int = 10, seed: int = 1) -> tuple[np.ndarray, ...]:
+    rng = np.random.default_rng(seed)
+    unit = rng.integers(0, units, n)
+    field = rng.integers(0, fields, n)
+    truth = 0.75 + 0.23 * rng.beta(2.0, 1.5, units)
+    prop = rng.beta(truth[unit] * 8, (1 - truth[unit]) * 8)
+    satisfied = rng.random((n, CRITERIA)) < prop[:, None]
+    levels = np.where(satisfied, 4 + (rng.random((n, CRITERIA)) < 0.45), 1 + rng.integers(0, 3, (n, CRITERIA)))
+    levels = levels.astype(np.uint8)
+    levels[rng.random((n, CRITERIA)) < 0.04] = 255
+    weights = rng.uniform(0.5, 3.0, n)
+    return unit, field, weights, levels
+
+
+def best(fn: Callable[[], T], repeat: int = 3) -> tuple[float, T]:
+    times: list[float] = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t)
+    return min(times), out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--responses", type=int, default=1_000_000)
+    parser.add_argument("--samplics-criteria", type=int, default=2)
+    parser.add_argument("--demo-db", default=None, help="a SQLite file made by `sipas demo`")
+    args = parser.parse_args()
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"numpy {np.__version__}, {datetime.now(UTC):%Y-%m-%d}"
+    )
+    unit, field, weights, levels = synthetic(args.responses)
+    layout = IndexLayout(
+        tuple(range(CRITERIA)),
+        tuple(f"c{i}" for i in range(CRITERIA)),
+        tuple((f"e{k}", tuple(range(a, b))) for k, (a, b) in enumerate(ELEMENTS)),
+    )
+
+    def card() -> Scorecard:
+        design = Design.build(weights=weights, strata=unit * 10 + field)
+        return scorecard(design, levels, layout, domain=unit, n_domains=1000)
+
+    t_card, sc = best(card)
+    j = sc.column("index")
+    print(f"scorecard, {args.responses:,} x {CRITERIA} criteria, 1,000 units: {t_card:.3f} s (best of 3)")
+
+    def table() -> League:
+        return league(
+            sc.point[:, j],
+            sc.se[:, j],
+            sc.n[:, j],
+            sc.lower[:, j],
+            sc.upper[:, j],
+            min_responses=30,
+            target=0.9,
+            draws=1000,
+        )
+
+    t_league, _ = best(table, repeat=1)
+    print(f"league table with marginal + simultaneous bootstrap rank sets (1,000 draws): {t_league:.3f} s")
+
+    if args.samplics_criteria > 0:
+        try:
+            import polars  # noqa: F401
+            from samplics.estimation import TaylorEstimator
+            from samplics.utils.types import PopParam
+        except ImportError:
+            print("samplics: not installed (pip install samplics) - skipped")
+        else:
+            satisfied, valid = criterion_indicators(levels, layout)
+            strata = (unit * 10 + field).astype(str)
+            k = args.samplics_criteria
+            worst = 0.0
+            t = time.perf_counter()
+            for c in range(k):
+                rows = valid[:, c] > 0
+                est = TaylorEstimator(param=PopParam.ratio)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    est.estimate(
+                        y=satisfied[rows, c],
+                        x=valid[rows, c],
+                        samp_weight=weights[rows],
+                        stratum=strata[rows],
+                        domain=unit[rows],
+                        remove_nan=False,
+                    )
+                pts = np.array([est.point_est[g] for g in range(1000)])
+                ses = np.array([est.stderror[g] for g in range(1000)])
+                worst = max(worst, float(np.abs(pts - sc.point[:, c]).max()))
+                se_diff = np.abs(ses - sc.se[:, c]).max()
+                worst = max(worst, float(se_diff))
+            t_samplics = (time.perf_counter() - t) / k
+            print(
+                f"samplics TaylorEstimator, one criterion by unit: {t_samplics:.2f} s; x {CRITERIA} criteria = "
+                f"{t_samplics * CRITERIA:.1f} s, vs our whole scorecard {t_card:.3f} s: "
+                f"{t_samplics * CRITERIA / t_card:.0f}x; largest difference in points and SEs: {worst:.1e}"
+            )
+
+    if args.demo_db:
+        from survey.db.engine import make_engine
+        from survey.scores import WaveScores, _cache, wave_scores
+
+        engine = make_engine(f"sqlite:///{args.demo_db}")
+
+        def end_to_end() -> WaveScores:
+            _cache.clear()
+            return wave_scores(engine, wave_code="2026", level="commune")
+
+        t_e2e, ws = best(end_to_end)
+        t_cached, _ = best(lambda: wave_scores(engine, wave_code="2026", level="commune"))
+        print(
+            f"end to end from the SQLite demo database ({ws.responses:,} responses, 94 communes): "
+            f"{t_e2e:.3f} s; from the cache: {t_cached * 1000:.1f} ms"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,254 @@
+"""Scorecards and league tables of a wave: database rows in, the scoring engine's results out.
+
+The only place that turns stored responses into ``scoring`` inputs: it loads the wave's compact
+arrays, builds the design (strata = procedure fields within units; equal weights until the wave has
+sampling weights), maps units to the requested level, and calls the pure functions. Results are
+cached per wave and parameters, keyed on the wave's response count and newest id, so they are
+recomputed as soon as new responses arrive and never served stale.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Engine, func, select, update
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from scoring.design import Design
+from scoring.indices import Estimate, IndexLayout, Scorecard, scorecard
+from scoring.league import League, league
+from survey.citizen.services import spec_of
+from survey.db.models import QuestionnaireVersion, Response, Unit, UnitLevel, Wave
+from survey.errors import NotFoundError
+from survey.questionnaire import Spec
+from survey.results import WaveArrays, load_wave
+
+
+@dataclass(frozen=True, slots=True)
+class UnitRow:
+    id: int
+    code: str
+    name_vi: str
+    name_en: str
+    level: str
+    path: str
+
+
+@dataclass(frozen=True, eq=False)
+class WaveScores:
+    """One level's scorecard for a wave, with its league table."""
+
+    wave_code: str
+    level: str
+    scope: str  # "own": each unit's own responses; "subtree": the unit and everything below it
+    units: tuple[UnitRow, ...]
+    card: Scorecard
+    total: Scorecard
+    league: League
+    measure: str
+    target: float
+    min_responses: int
+    responses: int
+    excluded_flagged: int
+    generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def estimate(self, i: int) -> Estimate:
+        return self.card.get(i, self.measure)
+
+    @property
+    def province(self) -> Estimate:
+        return self.total.get(0, self.measure)
+
+
+def index_layout(spec: Spec) -> IndexLayout:
+    """The criteria and elements of a questionnaire version, as the scoring engine wants them."""
+    criteria: list[int] = []
+    names: list[str] = []
+    elements: list[tuple[str, tuple[int, ...]]] = []
+    for section in spec.sections:
+        members = [item for item in section.items if item.role == "criterion"]
+        if not members:
+            continue
+        start = len(criteria)
+        for item in members:
+            criteria.append(spec.column_index[(item.id, None)])
+            names.append(item.id)
+        elements.append((section.id, tuple(range(start, len(criteria)))))
+    if not criteria:
+        raise NotFoundError(f"Questionnaire '{spec.code}' has no satisfaction criteria to score.")
+    return IndexLayout(tuple(criteria), tuple(names), tuple(elements))
+
+
+_lock = threading.Lock()
+_cache: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+_CACHE_SIZE = 32
+
+
+def _cached(key: tuple[Any, ...], compute: Any) -> Any:
+    with _lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+    value = compute()
+    with _lock:
+        _cache[key] = value
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return value
+
+
+def _freshness(session: Session, wave: Wave) -> tuple[int, int, int]:
+    """What changes when the wave's responses do: their count, the newest id, and the wave's revision."""
+    count, newest = session.execute(
+        select(func.count(), func.max(Response.id)).where(col(Response.wave_id) == wave.id)
+    ).one()
+    return int(count or 0), int(newest or 0), wave.revision
+
+
+def mark_responses_changed(session: Session, *, wave_id: int) -> None:
+    """Call in the transaction that changes stored responses (flags, corrections): scores recompute."""
+    session.execute(update(Wave).where(col(Wave.id) == wave_id).values(revision=col(Wave.revision) + 1))
+
+
+def wave_scores(
+    engine: Engine,
+    *,
+    wave_code: str,
+    level: str = "commune",
+    scope: str = "own",
+    measure: str = "index",
+    aggregation: str = "mean_of_elements",
+    min_responses: int | None = None,
+    target: float | None = None,
+    rank_method: str = "bootstrap",
+    include_flagged: bool = False,
+) -> WaveScores:
+    """The scorecard and league table of every unit of ``level`` in a wave (cached until new responses)."""
+    if scope not in ("own", "subtree"):
+        raise ValueError("scope must be 'own' or 'subtree'")
+    with Session(engine) as session:
+        wave = session.scalars(select(Wave).where(col(Wave.code) == wave_code)).first()
+        if wave is None or wave.id is None:
+            raise NotFoundError(f"No wave with code '{wave_code}'.")
+        version = session.get(QuestionnaireVersion, wave.questionnaire_version_id)
+        assert version is not None and version.id is not None
+        spec = spec_of(version)
+        level_row = session.scalars(select(UnitLevel).where(col(UnitLevel.code) == level)).first()
+        if level_row is None:
+            known = ", ".join(session.scalars(select(col(UnitLevel.code))).all())
+            raise NotFoundError(f"No unit level '{level}' (levels: {known}).")
+        rows = session.execute(
+            select(col(Unit.id), col(Unit.code), col(Unit.name_vi), col(Unit.name_en), col(Unit.path))
+            .where(col(Unit.level_id) == level_row.id)
+            .order_by(col(Unit.code))
+        ).all()
+        units = tuple(UnitRow(int(r[0] or 0), r[1], r[2], r[3], level, r[4]) for r in rows)
+        all_paths = {int(i or 0): str(p) for i, p in session.execute(select(col(Unit.id), col(Unit.path)))}
+        freshness = _freshness(session, wave)
+        wave_id, version_id = wave.id, version.id
+        min_n = wave.min_responses if min_responses is None else min_responses
+        goal = wave.target / 100.0 if target is None else target
+    arrays: WaveArrays = _cached(
+        ("arrays", wave_id, version_id, freshness),
+        lambda: load_wave(engine, wave_id=wave_id, version_id=version_id, spec=spec),
+    )
+    key = ("scores", wave_id, level, scope, measure, aggregation, min_n, goal, rank_method, include_flagged, freshness)
+    return _cached(
+        key,
+        lambda: _compute(
+            arrays,
+            spec,
+            wave_code,
+            units,
+            all_paths,
+            level,
+            scope,
+            measure,
+            aggregation,
+            min_n,
+            goal,
+            rank_method,
+            include_flagged,
+        ),
+    )
+
+
+def _compute(
+    arrays: WaveArrays,
+    spec: Spec,
+    wave_code: str,
+    units: tuple[UnitRow, ...],
+    all_paths: dict[int, str],
+    level: str,
+    scope: str,
+    measure: str,
+    aggregation: str,
+    min_n: int,
+    goal: float,
+    rank_method: str,
+    include_flagged: bool,
+) -> WaveScores:
+    keep = np.ones(arrays.n, dtype=bool) if include_flagged else arrays.flags == 0
+    unit_id = arrays.unit_id[keep]
+    field_id = arrays.field_id[keep]
+    answers = arrays.answers[keep]
+    layout = index_layout(spec)
+    # strata: procedure fields within units (a missing field is a stratum of its own)
+    strata = unit_id.astype(np.int64) * 100_003 + (field_id.astype(np.int64) + 1)
+    design = Design.build(strata=strata, lonely_psu="adjust")
+    position = {u.id: i for i, u in enumerate(units)}
+    if scope == "own":
+        lookup = position
+    else:  # each response counts for the level's unit on its path
+        lookup = {}
+        for uid, path in all_paths.items():
+            for part in path.strip("/").split("/"):
+                if part and int(part) in position:
+                    lookup[uid] = position[int(part)]
+    max_id = int(max(all_paths)) + 1 if all_paths else 1
+    table = np.full(max_id, -1, dtype=np.int64)
+    for uid, g in lookup.items():
+        table[uid] = g
+    domain = table[unit_id]
+    card = scorecard(
+        design, answers, layout, domain=domain, n_domains=len(units), aggregation=aggregation, compare_with_total=True
+    )
+    total = scorecard(design, answers, layout, aggregation=aggregation)
+    if measure not in card.measures:
+        raise NotFoundError(f"No measure '{measure}' (measures: {', '.join(card.measures)}).")
+    j = card.column(measure)
+    assert card.vs_total_se is not None
+    ranks = league(
+        card.point[:, j],
+        card.se[:, j],
+        card.n[:, j],
+        card.lower[:, j],
+        card.upper[:, j],
+        min_responses=min_n,
+        target=goal,
+        total_point=float(total.point[0, j]),
+        vs_total_se=card.vs_total_se[:, j],
+        df=card.df,
+        level=card.level,
+        rank_method=rank_method,
+    )
+    return WaveScores(
+        wave_code=wave_code,
+        level=level,
+        scope=scope,
+        units=units,
+        card=card,
+        total=total,
+        league=ranks,
+        measure=measure,
+        target=goal,
+        min_responses=min_n,
+        responses=int(keep.sum()),
+        excluded_flagged=int((~keep).sum()),
+    )

@@ -1,0 +1,182 @@
+"""League tables from the demo database: the numbers equal an independent computation, the cache
+follows new responses, flagged responses stay out, and ``sipas score`` prints what the engine says."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import Engine, insert, select, update
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from survey.cli import main
+from survey.db.models import Response, Unit, Wave
+from survey.demo import CURRENT_WAVE, DemoSummary
+from survey.errors import NotFoundError
+from survey.scores import mark_responses_changed, wave_scores
+from survey.settings import get_settings
+
+Demo = tuple[Engine, DemoSummary, str]
+
+
+def _criterion_rows(engine: Engine) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(unit ids, satisfied counts, valid counts) straight from the rows, without the scoring code."""
+    with Session(engine) as s:
+        wave = s.scalars(select(Wave).where(col(Wave.code) == CURRENT_WAVE)).one()
+        rows = s.execute(
+            select(col(Response.unit_id), col(Response.answers)).where(
+                col(Response.wave_id) == wave.id, col(Response.flags) == 0
+            )
+        ).all()
+    units = np.array([r[0] for r in rows])
+    levels = np.array([list(r[1][:22]) for r in rows])  # the 22 criteria are the first 22 columns
+    return units, ((levels >= 4) & (levels <= 5)), ((levels >= 1) & (levels <= 5))
+
+
+def test_commune_table_equals_a_direct_computation(demo_db: Demo) -> None:
+    engine, _, _ = demo_db
+    ws = wave_scores(engine, wave_code=CURRENT_WAVE, level="commune")
+    units, sat, valid = _criterion_rows(engine)
+    assert len(ws.units) == 94
+    for i, unit in enumerate(ws.units[:20]):
+        rows = units == unit.id
+        shares = sat[rows].sum(0) / valid[rows].sum(0)  # equal weights: plain shares per criterion
+        assert ws.card.point[i, :22] == pytest.approx(shares)
+        elements = [
+            shares[0:4].mean(),
+            shares[4:9].mean(),
+            shares[9:15].mean(),
+            shares[15:18].mean(),
+            shares[18:22].mean(),
+        ]
+        assert ws.estimate(i).point == pytest.approx(np.mean(elements))
+        assert ws.estimate(i).n == rows.sum()
+        e = ws.estimate(i)
+        assert e.lower < e.point < e.upper
+    # the province is every response, pooled
+    assert ws.province.n == units.size
+
+
+def test_league_ranks_are_consistent_with_the_estimates(demo_db: Demo) -> None:
+    engine, _, _ = demo_db
+    ws = wave_scores(engine, wave_code=CURRENT_WAVE, level="district")
+    lg = ws.league
+    points = np.array([ws.estimate(i).point for i in range(len(ws.units))])
+    ranked = np.flatnonzero(lg.ranked)
+    assert ranked.size == 9
+    for i in map(int, ranked):
+        assert lg.rank[i] == 1 + int((points[ranked] > points[i]).sum())
+        assert lg.marginal_lower[i] <= lg.rank[i] <= lg.marginal_upper[i]
+        assert lg.simultaneous_lower[i] <= lg.marginal_lower[i] and lg.marginal_upper[i] <= lg.simultaneous_upper[i]
+        e = ws.estimate(i)
+        expected = 1 if e.lower > ws.target else -1 if e.upper < ws.target else 0
+        assert lg.tier_target[i] == expected
+    assert lg.seed == 20240101 and lg.draws == 1000
+
+
+def test_units_under_the_minimum_are_not_ranked(demo_db: Demo) -> None:
+    engine, _, _ = demo_db
+    ws = wave_scores(engine, wave_code=CURRENT_WAVE, level="commune", min_responses=10**6)
+    assert not ws.league.ranked.any() and (ws.league.rank == 0).all()
+
+
+def test_subtree_scope_pools_the_district_with_its_communes(demo_db: Demo) -> None:
+    engine, _, _ = demo_db
+    own = wave_scores(engine, wave_code=CURRENT_WAVE, level="district")
+    tree = wave_scores(engine, wave_code=CURRENT_WAVE, level="district", scope="subtree")
+    communes = wave_scores(engine, wave_code=CURRENT_WAVE, level="commune")
+    with Session(engine) as s:
+        parent = dict(s.execute(select(col(Unit.id), col(Unit.parent_id))).all())
+    for i, district in enumerate(own.units):
+        below = sum(communes.estimate(j).n for j, c in enumerate(communes.units) if parent[c.id] == district.id)
+        assert tree.estimate(i).n == own.estimate(i).n + below
+
+
+def test_cache_follows_new_and_flagged_responses(demo_db: Demo) -> None:
+    engine, _, _ = demo_db
+    before = wave_scores(engine, wave_code=CURRENT_WAVE, level="department")
+    assert wave_scores(engine, wave_code=CURRENT_WAVE, level="department") is before  # cached
+    unit = before.units[0]
+    with Session(engine) as s, s.begin():
+        wave = s.scalars(select(Wave).where(col(Wave.code) == CURRENT_WAVE)).one()
+        wave_id = wave.id or 0
+        s.execute(
+            insert(Response).values(
+                wave_id=wave.id,
+                unit_id=unit.id,
+                field_id=None,
+                service_point_id=None,
+                channel=1,
+                questionnaire_version_id=wave.questionnaire_version_id,
+                submitted_at=datetime.now(UTC),
+                answers=bytes([5] * 22 + [0] * 15),
+                comment=None,
+                flags=0,
+                submission_key=None,
+            )
+        )
+    after = wave_scores(engine, wave_code=CURRENT_WAVE, level="department")
+    assert after is not before
+    assert after.estimate(0).n == before.estimate(0).n + 1
+    assert after.estimate(0).point > before.estimate(0).point
+    with Session(engine) as s, s.begin():
+        s.execute(update(Response).where(col(Response.unit_id) == unit.id).values(flags=1))
+        mark_responses_changed(s, wave_id=wave_id)
+    flagged = wave_scores(engine, wave_code=CURRENT_WAVE, level="department")
+    assert flagged.estimate(0).n == 0 and not flagged.league.ranked[0]
+    assert flagged.excluded_flagged == after.estimate(0).n
+    kept = wave_scores(engine, wave_code=CURRENT_WAVE, level="department", include_flagged=True)
+    assert kept.estimate(0).n == after.estimate(0).n
+    with Session(engine) as s, s.begin():
+        s.execute(update(Response).where(col(Response.unit_id) == unit.id).values(flags=0))
+        mark_responses_changed(s, wave_id=wave_id)
+    assert wave_scores(engine, wave_code=CURRENT_WAVE, level="department").estimate(0).n == after.estimate(0).n
+
+
+def test_unknown_wave_level_and_measure_are_named(demo_db: Demo) -> None:
+    engine, _, _ = demo_db
+    with pytest.raises(NotFoundError, match="No wave with code 'nope'"):
+        wave_scores(engine, wave_code="nope")
+    with pytest.raises(NotFoundError, match=r"No unit level 'village'.*commune"):
+        wave_scores(engine, wave_code=CURRENT_WAVE, level="village")
+    with pytest.raises(NotFoundError, match="No measure 'speed'"):
+        wave_scores(engine, wave_code=CURRENT_WAVE, level="district", measure="speed")
+
+
+@pytest.fixture()
+def cli_env(demo_db: Demo, monkeypatch: pytest.MonkeyPatch) -> Iterator[Demo]:
+    _, _, url = demo_db
+    monkeypatch.setenv("SIPAS_DATABASE_URL", url)
+    monkeypatch.setenv("SIPAS_ENVIRONMENT", "development")
+    get_settings.cache_clear()
+    yield demo_db
+    get_settings.cache_clear()
+
+
+def test_sipas_score_prints_the_engines_numbers(cli_env: Demo) -> None:
+    engine, _, _ = cli_env
+    ws = wave_scores(engine, wave_code=CURRENT_WAVE, level="district")
+    result = CliRunner().invoke(main, ["score", "--wave", CURRENT_WAVE, "--level", "district", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["table"]["province"]["n"] == ws.province.n
+    assert data["table"]["seed"] == 20240101
+    by_code = {row["code"]: row for row in data["rows"]}
+    for i, unit in enumerate(ws.units):
+        row = by_code[unit.code]
+        assert row["index"] == round(ws.estimate(i).point * 100, 2)
+        assert row["rank"] == ws.league.rank[i]
+        assert (row["rank_lower"], row["rank_upper"]) == (ws.league.marginal_lower[i], ws.league.marginal_upper[i])
+    table = CliRunner().invoke(main, ["score", "--wave", CURRENT_WAVE, "--level", "district"])
+    assert table.exit_code == 0 and "Read an interval as" in table.output and "Huyện Gò Dầu" in table.output
+    csv_out = CliRunner().invoke(main, ["score", "--wave", CURRENT_WAVE, "--level", "department", "--format", "csv"])
+    assert csv_out.exit_code == 0
+    lines = csv_out.output.splitlines()
+    assert lines[0] == f"# wave: {CURRENT_WAVE}" and any(line.startswith("rank,rank_lower") for line in lines)
+    bad = CliRunner().invoke(main, ["score", "--wave", "nope"])
+    assert bad.exit_code == 1 and "No wave with code 'nope'" in bad.output and "Traceback" not in bad.output
