@@ -191,9 +191,18 @@ class Design:
 
 
 def _codes(values: np.ndarray, name: str) -> np.ndarray:
+    """Codes 0..k-1 in the order of the distinct values."""
     if values.dtype.kind == "f" and np.isnan(values).any():
         raise DesignError(f"{name} codes contain NaN")
-    _, inverse = np.unique(values, return_inverse=True)
+    flat = values.reshape(-1)
+    if flat.dtype.kind in "iu" and flat.size:
+        low, high = int(flat.min()), int(flat.max())
+        if high - low < 50_000_000:  # a presence table instead of sorting
+            shifted = flat.astype(np.int64) - low
+            present = np.zeros(high - low + 1, dtype=bool)
+            present[shifted] = True
+            return (np.cumsum(present) - 1)[shifted].astype(np.int64)
+    _, inverse = np.unique(flat, return_inverse=True)
     return inverse.astype(np.int64).reshape(-1)
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
 
 from scoring.design import Design, DesignError
 
@@ -114,22 +115,24 @@ def domain_ratios(
     w = np.where(inside, design.weights, 0.0)
     dom_c = np.where(inside, dom, 0)
 
-    wden = w[:, None] * den
-    wnum = w[:, None] * num
-    sum_den = _group_sum(dom_c, wden, g)
-    sum_num = _group_sum(dom_c, wnum, g)
+    # one weighted indicator matrix (domains x rows) gives every weighted sum without (n, K) temporaries
+    weighted = sparse.csr_matrix((w, (dom_c, np.arange(n))), shape=(g, n))
+    sum_den = np.asarray(weighted @ den)
+    sum_num = np.asarray(weighted @ num)
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = sum_num / sum_den
+        inv_den = np.where(sum_den > 0, 1.0 / sum_den, 0.0)
     ratio[sum_den <= 0] = np.nan
     combo = ratio @ a if m else np.zeros((g, 0))
 
-    # influence values of every row for its own domain (0 outside any domain)
-    r_row = np.nan_to_num(ratio[dom_c])
-    d_row = sum_den[dom_c]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        z = np.where(d_row > 0, (wnum - r_row * wden) / d_row, 0.0)
-    z[~inside] = 0.0
+    # influence values z = w (num - R den) / Σ w den of every row for its own domain (0 outside any)
+    z = np.take(np.nan_to_num(ratio), dom_c, axis=0)
+    z *= den
+    np.subtract(num, z, out=z)
+    z *= np.take(inv_den, dom_c, axis=0)
+    z *= w[:, None]
     u = np.hstack([z, z @ a]) if m else z
+    del z
 
     scale = design.variance_scale
     var = _domain_variance(design, u, dom_c, g, scale, inside)
@@ -140,9 +143,9 @@ def domain_ratios(
         ut = np.hstack([zt, zt @ a]) if m else zt
         total_cov = _domain_covariance(design, u, ut, dom_c, g, scale, inside)
 
-    valid_rows = (w[:, None] * (den > 0)) > 0
-    n_valid = _group_sum(dom_c, valid_rows.astype(np.float64), g).astype(np.int64)
     member = inside & (design.weights > 0)
+    counter = sparse.csr_matrix((member.astype(np.float64), (dom_c, np.arange(n))), shape=(g, n))
+    n_valid = np.rint(np.asarray(counter @ (den > 0).astype(np.float64))).astype(np.int64)
     n_any = np.bincount(dom_c[member], minlength=g).astype(np.int64)
     df = _domain_df(design, dom_c, member, g)
     singles = int((design.psu_count == 1).sum()) if design.lonely_psu in ("adjust", "average") else 0
@@ -160,11 +163,21 @@ def domain_ratios(
 
 
 def _group_sum(codes: np.ndarray, values: np.ndarray, g: int) -> np.ndarray:
-    """Column sums of ``values`` (n, K) grouped by ``codes`` into (g, K)."""
-    out = np.empty((g, values.shape[1]))
-    for j in range(values.shape[1]):
-        out[:, j] = np.bincount(codes, weights=values[:, j], minlength=g)
-    return out
+    """Column sums of ``values`` (n, K) grouped by ``codes`` into (g, K): one sparse product, not K bincounts."""
+    indicator = sparse.csr_matrix((np.ones(codes.size), (codes, np.arange(codes.size))), shape=(g, codes.size))
+    return np.asarray(indicator @ values)
+
+
+def _dense_codes(key: np.ndarray, bound: int) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted distinct keys, each row's position among them); keys lie in [0, bound)."""
+    if bound <= 50_000_000:  # a presence table is much faster than sorting a million keys
+        present = np.zeros(bound, dtype=bool)
+        present[key] = True
+        uniq = np.flatnonzero(present)
+        position = np.cumsum(present) - 1
+        return uniq, position[key]
+    uniq, inverse = np.unique(key, return_inverse=True)
+    return uniq, inverse.reshape(-1)
 
 
 def _influence_all(design: Design, num: np.ndarray, den: np.ndarray, ratio: np.ndarray) -> np.ndarray:
@@ -181,7 +194,7 @@ def _psu_pairs(design: Design, dom: np.ndarray, inside: np.ndarray, u: np.ndarra
         return u[rows], design.stratum[rows], dom[rows], design.psu[rows]
     ndom = int(dom.max()) + 1 if dom.size else 1
     key = design.psu[inside] * ndom + dom[inside]
-    uniq, inverse = np.unique(key, return_inverse=True)
+    uniq, inverse = _dense_codes(key, design.n_psu * ndom)
     totals = _group_sum(inverse, u[inside], uniq.size)
     psu = uniq // ndom
     return totals, design.psu_stratum[psu], uniq % ndom, psu
@@ -221,24 +234,22 @@ def _accumulate(
     Without ``stratum_sum_b``, b is the domain's own PSU totals (a variance, a = b); with it, b is the
     whole sample's and its stratum sums run over every PSU of the stratum.
     """
-    pair_uniq, pair = np.unique(stratum * g + pdom, return_inverse=True)
+    pair_uniq, pair = _dense_codes(stratum * g + pdom, design.n_strata * g)
     ph = pair_uniq // g
     pd = pair_uniq % g
-    n_h = np.maximum(design.psu_count[ph].astype(np.float64), 1.0)
+    n_h = np.maximum(design.psu_count[ph].astype(np.float64), 1.0)[:, None]
     single = design.psu_count[ph] == 1
-    c = scale[ph]
     size = pair_uniq.size
-    out = np.zeros((g, a.shape[1]))
-    for j in range(a.shape[1]):
-        s_a = np.bincount(pair, weights=a[:, j], minlength=size)
-        s_ab = np.bincount(pair, weights=a[:, j] * b[:, j], minlength=size)
-        s_b = s_a if stratum_sum_b is None else stratum_sum_b[ph, j]
-        contrib = s_ab - s_a * s_b / n_h
-        if design.lonely_psu == "adjust" and single.any():
-            # A singleton PSU is centred at the grand mean of PSU totals, which is 0 for influence
-            # values: it contributes its own product, not a centred one (which would be 0).
-            contrib = np.where(single, s_a * s_b, contrib)
-        out[:, j] = np.bincount(pd, weights=c * contrib, minlength=g)
+    indicator = sparse.csr_matrix((np.ones(pair.size), (pair, np.arange(pair.size))), shape=(size, pair.size))
+    s_a = np.asarray(indicator @ a)
+    s_ab = np.asarray(indicator @ (a * b))
+    s_b = s_a if stratum_sum_b is None else stratum_sum_b[ph]
+    contrib = s_ab - s_a * s_b / n_h
+    if design.lonely_psu == "adjust" and single.any():
+        # A singleton PSU is centred at the grand mean of PSU totals, which is 0 for influence
+        # values: it contributes its own product, not a centred one (which would be 0).
+        contrib = np.where(single[:, None], s_a * s_b, contrib)
+    out = _group_sum(pd, scale[ph][:, None] * contrib, g)
     if design.lonely_psu == "average" and single.any():
         # As R's survey does for a domain: over the strata where the domain has members, the total is
         # scaled by (those strata) / (those with two PSUs or more).
@@ -255,8 +266,11 @@ def _domain_df(design: Design, dom: np.ndarray, member: np.ndarray, g: int) -> n
     if not member.any():
         return np.zeros(g, dtype=np.int64)
     d = dom[member]
-    psu_key = np.unique(design.psu[member] * g + d)
-    n_psu = np.bincount(psu_key % g, minlength=g)
-    stratum_key = np.unique(design.stratum[member] * g + d)
+    if design.clustered:
+        psu_key, _ = _dense_codes(design.psu[member] * g + d, design.n_psu * g)
+        n_psu = np.bincount(psu_key % g, minlength=g)
+    else:  # every row is its own PSU
+        n_psu = np.bincount(d, minlength=g)
+    stratum_key, _ = _dense_codes(design.stratum[member] * g + d, design.n_strata * g)
     n_strata = np.bincount(stratum_key % g, minlength=g)
     return (n_psu - n_strata).astype(np.int64)
