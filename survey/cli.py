@@ -9,12 +9,28 @@ from typing import Any
 
 import click
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from survey.settings import Settings, get_settings
+
+
+def _engine(settings: Settings) -> Engine:
+    """An engine on an up-to-date database, or a clear message saying what to run."""
+    from survey.db.engine import make_engine, schema_problem
+
+    engine = make_engine(settings.database_url)
+    try:
+        problem = schema_problem(engine)
+    except Exception as exc:
+        engine.dispose()
+        raise click.ClickException(f"cannot open the database: {exc.__class__.__name__}: {exc}") from None
+    if problem:
+        engine.dispose()
+        raise click.ClickException(problem)
+    return engine
 
 
 def _settings() -> Settings:
@@ -160,12 +176,11 @@ def qr() -> None:
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True)
 def qr_counter(service_point_code: str, fmt: str, output: Path) -> None:
     """The QR code of one counter's poster."""
-    from survey.db.engine import make_engine
     from survey.db.models import ServicePoint
     from survey.qr import write_qr
 
     settings = _settings()
-    engine = make_engine(settings.database_url)
+    engine = _engine(settings)
     with Session(engine) as session:
         point = session.scalars(select(ServicePoint).where(col(ServicePoint.code) == service_point_code)).first()
         if point is None:
@@ -187,13 +202,12 @@ def qr_receipts(wave_code: str, unit_code: str, field_code: str | None, count: i
     """Issue COUNT one-time receipt codes and write one QR image each, plus codes.csv for the one-stop system."""
     from survey.catalog import issue_receipt_codes
     from survey.codes import pretty
-    from survey.db.engine import make_engine
     from survey.db.models import ProcedureField, Unit
     from survey.errors import SipasError
     from survey.qr import write_qr
 
     settings = _settings()
-    engine = make_engine(settings.database_url)
+    engine = _engine(settings)
     try:
         with Session(engine) as session, session.begin():
             unit = session.scalars(select(Unit).where(col(Unit.code) == unit_code)).first()
@@ -249,6 +263,7 @@ TIER_NAMES = {1: "above", 0: "indistinguishable", -1: "below"}
     "--rank-method", type=click.Choice(["bootstrap", "holm", "joint"]), default="bootstrap", show_default=True
 )
 @click.option("--min-responses", type=int, default=None, help="rank only units with this many (default: the wave's)")
+@click.option("--compare-with", "earlier_code", default=None, help="an earlier wave: add each unit's change")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
 def score(
     wave_code: str,
@@ -258,17 +273,19 @@ def score(
     aggregation: str,
     rank_method: str,
     min_responses: int | None,
+    earlier_code: str | None,
     fmt: str,
 ) -> None:
     """Print a wave's league table: every unit's index with its 95% interval and rank interval."""
     import json
 
-    from survey.db.engine import make_engine
+    import numpy as np
+
     from survey.errors import SipasError
-    from survey.scores import wave_scores
+    from survey.scores import compare_waves, wave_scores
 
     settings = _settings()
-    engine = make_engine(settings.database_url)
+    engine = _engine(settings)
     try:
         ws = wave_scores(
             engine,
@@ -280,6 +297,19 @@ def score(
             rank_method=rank_method,
             min_responses=min_responses,
         )
+        change = None
+        if earlier_code:
+            before = wave_scores(
+                engine,
+                wave_code=earlier_code,
+                level=level,
+                scope="subtree" if subtree else "own",
+                measure=measure,
+                aggregation=aggregation,
+                rank_method=rank_method,
+                min_responses=min_responses,
+            )
+            change = compare_waves(before, ws)
     except SipasError as exc:
         raise click.ClickException(exc.message) from None
     finally:
@@ -309,6 +339,16 @@ def score(
                 "status": "ranked" if lg.ranked[i] else "insufficient data",
             }
         )
+        if change is not None:
+            ok = bool(np.isfinite(change.lower[i]))
+            rows[-1].update(
+                {
+                    f"change_since_{earlier_code}": round(float(change.diff[i]) * 100, 2) if ok else None,
+                    "change_lower": round(float(change.lower[i]) * 100, 2) if ok else None,
+                    "change_upper": round(float(change.upper[i]) * 100, 2) if ok else None,
+                    "change_significant": bool(change.significant[i]),
+                }
+            )
     p = ws.province
     header: dict[str, Any] = {
         "wave": ws.wave_code,
@@ -364,4 +404,11 @@ def score(
         ci = f"[{r['lower']:.1f}, {r['upper']:.1f}]" if r["lower"] is not None else ""
         idx = f"{r['index']:.1f}" if r["index"] is not None else "-"
         tiers = f"{r['tier_target'] or '':9}  {r['tier_province'] or ''}" if r["rank"] else r["status"]
-        click.echo(f"{rank} {span:>9}  {r['name'][:40]:40} {idx:>6} {ci:>15} {r['n']:>6}  {tiers}")
+        line = f"{rank} {span:>9}  {r['name'][:40]:40} {idx:>6} {ci:>15} {r['n']:>6}  {tiers}"
+        if change is not None and r["change_lower"] is not None:
+            mark = " *" if r["change_significant"] else ""
+            delta = r[f"change_since_{earlier_code}"]
+            line += f"  change {delta:+.1f} [{r['change_lower']:+.1f}, {r['change_upper']:+.1f}]{mark}"
+        click.echo(line)
+    if change is not None:
+        click.echo(f"change: since wave {earlier_code}, in points, with its 95% interval; * = significant")

@@ -20,6 +20,7 @@ from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from scoring.change import Change, wave_change
 from scoring.design import Design
 from scoring.indices import Estimate, IndexLayout, Scorecard, scorecard
 from scoring.league import League, league
@@ -251,4 +252,25 @@ def _compute(
         min_responses=min_n,
         responses=int(keep.sum()),
         excluded_flagged=int((~keep).sum()),
+    )
+
+
+def compare_waves(earlier: WaveScores, later: WaveScores) -> Change:
+    """Each unit's change in the measure from ``earlier`` to ``later`` (the same level and measure)."""
+    if earlier.level != later.level or earlier.measure != later.measure:
+        raise ValueError("compare waves on the same level and measure")
+    position = {u.id: i for i, u in enumerate(earlier.units)}
+    j1, j2 = earlier.card.column(earlier.measure), later.card.column(later.measure)
+    idx = np.array([position.get(u.id, -1) for u in later.units])
+    found = idx >= 0
+    safe = np.where(found, idx, 0)
+    nan = np.full(idx.size, np.nan)
+    return wave_change(
+        np.where(found, earlier.card.point[safe, j1], nan),
+        np.where(found, earlier.card.se[safe, j1], nan),
+        np.where(found, earlier.card.df[safe], 0),
+        later.card.point[:, j2],
+        later.card.se[:, j2],
+        later.card.df,
+        level=later.card.level,
     )

@@ -66,3 +66,19 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def schema_problem(engine: Engine) -> str | None:
+    """None when the database is at the newest migration; otherwise what is wrong, in words."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config(str(engine.url))).get_current_head()
+    with engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+    if current == head:
+        return None
+    where = engine.url.render_as_string(hide_password=True)
+    if current is None:
+        return f"the database at {where} has no SIPAS tables yet: run `sipas db upgrade` (or `sipas demo`)"
+    return f"the database at {where} is at schema {current}, this version needs {head}: run `sipas db upgrade`"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -180,3 +181,31 @@ def test_sipas_score_prints_the_engines_numbers(cli_env: Demo) -> None:
     assert lines[0] == f"# wave: {CURRENT_WAVE}" and any(line.startswith("rank,rank_lower") for line in lines)
     bad = CliRunner().invoke(main, ["score", "--wave", "nope"])
     assert bad.exit_code == 1 and "No wave with code 'nope'" in bad.output and "Traceback" not in bad.output
+
+
+def test_change_between_waves_in_the_cli(cli_env: Demo) -> None:
+    engine, _, _ = cli_env
+    result = CliRunner().invoke(
+        main, ["score", "--wave", CURRENT_WAVE, "--level", "district", "--compare-with", "2025", "--format", "json"]
+    )
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)["rows"]
+    before = wave_scores(engine, wave_code="2025", level="district")
+    after = wave_scores(engine, wave_code=CURRENT_WAVE, level="district")
+    for row in rows:
+        i = next(k for k, u in enumerate(after.units) if u.code == row["code"])
+        expected = (after.estimate(i).point - before.estimate(i).point) * 100
+        assert row["change_since_2025"] == pytest.approx(round(expected, 2), abs=0.011)
+        assert row["change_lower"] < row["change_since_2025"] < row["change_upper"]
+        assert row["change_significant"] == (row["change_lower"] > 0 or row["change_upper"] < 0)
+
+
+def test_cli_on_an_unmigrated_database_says_what_to_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SIPAS_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(main, ["score", "--wave", CURRENT_WAVE])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 1
+    assert "no SIPAS tables yet: run `sipas db upgrade`" in result.output and "Traceback" not in result.output
