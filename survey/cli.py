@@ -263,6 +263,7 @@ TIER_NAMES = {1: "above", 0: "indistinguishable", -1: "below"}
     "--rank-method", type=click.Choice(["bootstrap", "holm", "joint"]), default="bootstrap", show_default=True
 )
 @click.option("--min-responses", type=int, default=None, help="rank only units with this many (default: the wave's)")
+@click.option("--shrinkage", is_flag=True, help="add a model-based (empirical Bayes) column for small units")
 @click.option("--compare-with", "earlier_code", default=None, help="an earlier wave: add each unit's change")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
 def score(
@@ -274,6 +275,7 @@ def score(
     rank_method: str,
     min_responses: int | None,
     earlier_code: str | None,
+    shrinkage: bool,
     fmt: str,
 ) -> None:
     """Print a wave's league table: every unit's index with its 95% interval and rank interval."""
@@ -315,6 +317,15 @@ def score(
     finally:
         engine.dispose()
     lg = ws.league
+    shrunk = None
+    if shrinkage:
+        from scoring.shrinkage import beta_binomial_eb
+
+        j = ws.card.column(ws.measure)
+        usable = (ws.card.n[:, j] > 0) & np.isfinite(ws.card.point[:, j])
+        n_eff = ws.card.n_eff[usable, j]
+        shrunk_fit = beta_binomial_eb(ws.card.point[usable, j] * n_eff, n_eff)
+        shrunk = {int(i): k for k, i in enumerate(np.flatnonzero(usable))}
     order = sorted(range(len(ws.units)), key=lambda i: (not lg.ranked[i], lg.rank[i], -ws.estimate(i).point))
     rows: list[dict[str, Any]] = []
     for i in order:
@@ -339,6 +350,9 @@ def score(
                 "status": "ranked" if lg.ranked[i] else "insufficient data",
             }
         )
+        if shrunk is not None:
+            k = shrunk.get(i)
+            rows[-1]["model_based_eb"] = None if k is None else round(float(shrunk_fit.posterior_mean[k]) * 100, 2)
         if change is not None:
             ok = bool(np.isfinite(change.lower[i]))
             rows[-1].update(
@@ -373,6 +387,11 @@ def score(
             "n": p.n,
         },
         "generated_at": ws.generated_at.isoformat(timespec="seconds"),
+        **(
+            {"model_based_eb": shrunk_fit.label, "eb_prior_mean": round(float(shrunk_fit.prior_mean) * 100, 2)}
+            if shrunk is not None
+            else {}
+        ),
     }
     if fmt == "json":
         click.echo(json.dumps({"table": header, "rows": rows}, ensure_ascii=False, indent=2))
@@ -410,5 +429,9 @@ def score(
             delta = r[f"change_since_{earlier_code}"]
             line += f"  change {delta:+.1f} [{r['change_lower']:+.1f}, {r['change_upper']:+.1f}]{mark}"
         click.echo(line)
+    if shrunk is not None:
+        click.echo(
+            "model_based_eb (in --format csv/json): empirical Bayes estimate, model-based, not the official figure"
+        )
     if change is not None:
         click.echo(f"change: since wave {earlier_code}, in points, with its 95% interval; * = significant")

@@ -209,3 +209,20 @@ def test_cli_on_an_unmigrated_database_says_what_to_run(tmp_path: Path, monkeypa
         get_settings.cache_clear()
     assert result.exit_code == 1
     assert "no SIPAS tables yet: run `sipas db upgrade`" in result.output and "Traceback" not in result.output
+
+
+def test_shrinkage_column_is_pulled_towards_the_mean_and_labelled(cli_env: Demo) -> None:
+    result = CliRunner().invoke(main, ["score", "--wave", CURRENT_WAVE, "--level", "commune", "--shrinkage"])
+    assert result.exit_code == 0 and "model-based, not the official figure" in result.output
+    data = json.loads(
+        CliRunner()
+        .invoke(main, ["score", "--wave", CURRENT_WAVE, "--level", "commune", "--shrinkage", "--format", "json"])
+        .output
+    )
+    mean = data["table"]["eb_prior_mean"]
+    assert data["table"]["model_based_eb"].startswith("model-based")
+    for row in data["rows"]:
+        if row["index"] is None:
+            continue
+        low, high = sorted((row["index"], mean))
+        assert low - 0.01 <= row["model_based_eb"] <= high + 0.01  # between the unit's own figure and the mean
