@@ -35,8 +35,10 @@ messages: $(STAMP)
 	$(BIN)/pybabel update -i var/messages.pot -d survey/locales --no-location --omit-header
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m benchmarks.bench_page_weight
 	$(BIN)/python -m benchmarks.bench_load_wave
+	$(BIN)/python -m benchmarks.bench_scoring
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
