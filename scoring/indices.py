@@ -209,3 +209,93 @@ def scorecard(
         level=level,
         vs_total_se=vs_total,
     )
+
+
+@dataclass(frozen=True, eq=False)
+class ItemEstimates:
+    """(G, K) estimates for K items in G domains, each with its interval; ``df`` is per domain."""
+
+    point: np.ndarray
+    se: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    n: np.ndarray
+    df: np.ndarray
+    method: str
+
+
+def _item_estimates(
+    design: Design,
+    num: np.ndarray,
+    den: np.ndarray,
+    domain: np.ndarray | None,
+    n_domains: int | None,
+    method: str,
+    level: float,
+    scale: tuple[float, float] = (0.0, 1.0),
+) -> ItemEstimates:
+    est = domain_ratios(design, num, den, domain=domain, n_domains=n_domains)
+    se = np.sqrt(np.maximum(est.ratio_var, 0.0))
+    df = est.df.astype(np.float64)[:, None]
+    if method == "wald":  # a mean on the answer scale: t on the domain's df, clipped to the scale
+        from scoring.intervals import t_quantile
+
+        half = t_quantile(df, level) * se
+        lower = np.clip(est.ratio - half, *scale)
+        upper = np.clip(est.ratio + half, *scale)
+    else:
+        ci = proportion_intervals(est.ratio, est.ratio_var, est.n_valid, df, method=method, level=level)
+        lower, upper = ci.lower, ci.upper
+    return ItemEstimates(est.ratio, se, lower, upper, est.n_valid, est.df, method)
+
+
+def mean_scores(
+    design: Design,
+    levels: np.ndarray,
+    *,
+    scale_max: int = 5,
+    domain: np.ndarray | None = None,
+    n_domains: int | None = None,
+    level: float = 0.95,
+) -> ItemEstimates:
+    """Mean answer on 1..``scale_max`` per item (not applicable and unanswered excluded), t intervals."""
+    lv = np.asarray(levels)
+    valid = ((lv >= 1) & (lv <= scale_max)).astype(np.float64)
+    return _item_estimates(design, valid * lv, valid, domain, n_domains, "wald", level, (1.0, float(scale_max)))
+
+
+def dissatisfied_shares(
+    design: Design,
+    levels: np.ndarray,
+    *,
+    scale_max: int = 5,
+    dissatisfied_to: int = 2,
+    domain: np.ndarray | None = None,
+    n_domains: int | None = None,
+    method: str = "wilson",
+    level: float = 0.95,
+) -> ItemEstimates:
+    """Share of valid answers at 1..``dissatisfied_to`` (1 or 2 of 5) per item."""
+    lv = np.asarray(levels)
+    valid = (lv >= 1) & (lv <= scale_max)
+    num = (valid & (lv <= dissatisfied_to)).astype(np.float64)
+    return _item_estimates(design, num, valid.astype(np.float64), domain, n_domains, method, level)
+
+
+def choice_shares(
+    design: Design,
+    chosen: np.ndarray,
+    *,
+    domain: np.ndarray | None = None,
+    n_domains: int | None = None,
+    method: str = "wilson",
+    level: float = 0.95,
+) -> ItemEstimates:
+    """Share choosing each option of a multi-select (0/1 columns) among those who chose any; sums past 100%.
+
+    Respondents who left the question blank are not in the denominator: "of those who named an area
+    to improve, x% named attitude".
+    """
+    c = np.asarray(chosen, dtype=np.float64)
+    answered = (c.sum(axis=1, keepdims=True) > 0).astype(np.float64)
+    return _item_estimates(design, c, np.repeat(answered, c.shape[1], axis=1), domain, n_domains, method, level)
