@@ -289,28 +289,18 @@ def score(
     settings = _settings()
     engine = _engine(settings)
     try:
-        ws = wave_scores(
-            engine,
-            wave_code=wave_code,
-            level=level,
-            scope="subtree" if subtree else "own",
-            measure=measure,
-            aggregation=aggregation,
-            rank_method=rank_method,
-            min_responses=min_responses,
-        )
+        options = {
+            "level": level,
+            "scope": "subtree" if subtree else "own",
+            "measure": measure,
+            "aggregation": aggregation,
+            "rank_method": rank_method,
+            "min_responses": min_responses,
+        }
+        ws = wave_scores(engine, wave_code=wave_code, **options)  # type: ignore[arg-type]
         change = None
         if earlier_code:
-            before = wave_scores(
-                engine,
-                wave_code=earlier_code,
-                level=level,
-                scope="subtree" if subtree else "own",
-                measure=measure,
-                aggregation=aggregation,
-                rank_method=rank_method,
-                min_responses=min_responses,
-            )
+            before = wave_scores(engine, wave_code=earlier_code, **options)  # type: ignore[arg-type]
             change = compare_waves(before, ws)
     except SipasError as exc:
         raise click.ClickException(exc.message) from None
