@@ -126,6 +126,9 @@ def demo(reset: bool, seed: int, responses: int, then_serve: bool, port: int) ->
                 *[f"  {url_}   ({name})" for name, url_ in summary.counter_links],
                 "",
                 f"Type a code by hand: {settings.public_url}/",
+                "",
+                "League tables with intervals and rank intervals (in another terminal):",
+                "  .venv/bin/sipas score --wave 2026 --level district --compare-with 2025",
             ]
             text = "\n".join(lines)
             click.echo(text)
