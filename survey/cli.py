@@ -128,7 +128,8 @@ def demo(reset: bool, seed: int, responses: int, then_serve: bool, port: int) ->
                 f"Type a code by hand: {settings.public_url}/",
                 "",
                 "League tables with intervals and rank intervals (in another terminal):",
-                "  .venv/bin/sipas score --wave 2026 --level district --compare-with 2025",
+                f"  .venv/bin/sipas score --wave {summary.current_wave} --level district "
+                f"--compare-with {summary.previous_wave}",
             ]
             text = "\n".join(lines)
             click.echo(text)

@@ -34,6 +34,7 @@ from survey.questionnaire import load_file
 from survey.settings import Settings
 
 ACTOR = "demo"
+# Wave codes follow the year the demo is loaded in; these are the ones of a demo loaded in 2026 (the tests').
 PREVIOUS_WAVE = "2025"
 CURRENT_WAVE = "2026"
 COUNTER_WAVE = "quay-2026"
@@ -48,6 +49,8 @@ class DemoSummary:
     receipt_codes: int = 0
     seconds: float = 0.0
     receipt_links: list[tuple[str, str]] = field(default_factory=list)  # (unit name, url)
+    current_wave: str = CURRENT_WAVE
+    previous_wave: str = PREVIOUS_WAVE
     counter_links: list[tuple[str, str]] = field(default_factory=list)
 
 
@@ -137,7 +140,7 @@ def load_demo(
         year = today.year
         waves = {
             PREVIOUS_WAVE: Wave(
-                code=PREVIOUS_WAVE,
+                code=str(year - 1),
                 name_vi=f"Khảo sát năm {year - 1}",
                 name_en=f"Survey {year - 1}",
                 questionnaire_version_id=pk(sipas),
@@ -147,7 +150,7 @@ def load_demo(
                 channels="receipt",
             ),
             CURRENT_WAVE: Wave(
-                code=CURRENT_WAVE,
+                code=str(year),
                 name_vi=f"Khảo sát năm {year}",
                 name_en=f"Survey {year}",
                 questionnaire_version_id=pk(sipas),
@@ -157,7 +160,7 @@ def load_demo(
                 channels="receipt",
             ),
             COUNTER_WAVE: Wave(
-                code=COUNTER_WAVE,
+                code=f"quay-{year}",
                 name_vi=f"Đánh giá nhanh tại quầy {year}",
                 name_en=f"Quick counter ratings {year}",
                 questionnaire_version_id=pk(quick),
@@ -284,7 +287,7 @@ def load_demo(
             f_code = next(u.fields[0] for u in surveyed if u.code == code)
             fresh = issue_receipt_codes(
                 session,
-                wave_code=CURRENT_WAVE,
+                wave_code=waves[CURRENT_WAVE].code,
                 unit_id=unit.id,
                 field_id=field_ids[f_code],
                 count=3,
@@ -299,6 +302,7 @@ def load_demo(
             summary.counter_links.append(
                 (f"{unit_rows[code].name_vi} · {sp.name_vi}", f"{settings.public_url}/c/{sp.counter_token}")
             )
+        summary.current_wave, summary.previous_wave = waves[CURRENT_WAVE].code, waves[PREVIOUS_WAVE].code
         audit(
             session,
             actor=ACTOR,
