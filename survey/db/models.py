@@ -174,6 +174,20 @@ class WaveUnit(SQLModel, table=True):
     unit_id: int = Field(foreign_key="unit.id", primary_key=True, index=True)
 
 
+class Quota(SQLModel, table=True):
+    """A wave's sampling plan for one stratum (unit x field): population, target and codes to issue."""
+
+    __tablename__ = "quota"
+
+    wave_id: int = Field(foreign_key="wave.id", primary_key=True)
+    unit_id: int = Field(foreign_key="unit.id", primary_key=True)
+    field_id: int = Field(foreign_key="field.id", primary_key=True)
+    population: int = Field(ge=0, description="transactions in the frame period")
+    target: int = Field(ge=0, description="completed responses aimed for")
+    codes_to_issue: int = Field(ge=0, description="receipt codes to hand out, given the expected response rate")
+    probability: float = Field(ge=0, le=1, description="chance a transaction is offered a code (Bernoulli)")
+
+
 class FrameCount(SQLModel, table=True):
     """Completed transactions of a unit in a field over a period: the sampling frame and weight denominator."""
 

@@ -1,0 +1,66 @@
+"""Wave plans from the demo frame: per-unit Cochran sizes allocated over fields, saved as quotas."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from datetime import date
+
+import pytest
+from scipy import stats
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from survey.db.models import AuditLog, Quota
+from survey.demo import DemoSummary
+from survey.errors import NotFoundError
+from survey.plans import plan_wave, save_plan
+
+Demo = tuple[Engine, DemoSummary, str]
+FROM, TO = date(2025, 1, 1), date(2025, 12, 31)
+
+
+def test_each_unit_gets_cochrans_size_split_over_its_fields(demo_db: Demo) -> None:
+    engine, _, _ = demo_db
+    with Session(engine) as s:
+        plan = plan_wave(s, wave_code="2026", margin=0.05, response_rate=0.6, frame_from=FROM, frame_to=TO)
+    assert plan.units_without_frame == ()
+    per_unit: dict[str, list] = defaultdict(list)
+    for row in plan.rows:
+        per_unit[row.unit_code].append(row)
+    assert len(per_unit) == 121
+    z2 = stats.norm.ppf(0.975) ** 2
+    for rows in per_unit.values():
+        big_n = sum(r.population for r in rows)
+        exact = big_n * z2 * 0.25 / ((big_n - 1) * 0.05**2 + z2 * 0.25)  # Cochran eq. 4.2, written out
+        assert sum(r.target for r in rows) == min(big_n, math.ceil(exact - 1e-9))
+        for r in rows:
+            assert 0 <= r.target <= r.population
+            assert r.probability == pytest.approx(min(1.0, r.target / (0.6 * r.population)), abs=1e-6)
+        # proportional: each field's share of the target follows its share of the transactions, within one
+        total = sum(r.target for r in rows)
+        for r in rows:
+            assert abs(r.target - total * r.population / big_n) < 1
+
+
+def test_plan_is_saved_as_quotas_replacing_the_last_one_and_audited(demo_db: Demo) -> None:
+    engine, _, _ = demo_db
+    with Session(engine) as s, s.begin():
+        plan = plan_wave(s, wave_code="2026", frame_from=FROM, frame_to=TO)
+        assert save_plan(s, plan, actor="test") == len(plan.rows)
+    with Session(engine) as s, s.begin():
+        smaller = plan_wave(s, wave_code="2026", margin=0.10, frame_from=FROM, frame_to=TO)
+        save_plan(s, smaller, actor="test")
+    with Session(engine) as s:
+        stored = s.scalar(select(func.sum(Quota.target)))
+        count = s.scalar(select(func.count()).select_from(Quota))
+        audits = s.scalar(select(func.count()).select_from(AuditLog).where(col(AuditLog.action) == "save_plan"))
+    assert count == len(smaller.rows) and stored == smaller.total_target < plan.total_target
+    assert audits is not None and audits >= 2
+
+
+def test_unknown_wave_is_named(demo_db: Demo) -> None:
+    engine, _, _ = demo_db
+    with Session(engine) as s, pytest.raises(NotFoundError, match="No wave with code 'x'"):
+        plan_wave(s, wave_code="x")
