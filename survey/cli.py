@@ -429,3 +429,153 @@ def score(
         )
     if change is not None:
         click.echo(f"change: since wave {earlier_code}, in points, with its 95% interval; * = significant")
+
+
+@main.group()
+def frame() -> None:
+    """The sampling frame: monthly transaction counts per unit and procedure field."""
+
+
+def _month_option(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Any:
+    from survey.frames import parse_month
+
+    if value is None:
+        return None
+    try:
+        return parse_month(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@frame.command("import")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--from", "period_from", callback=_month_option, help="first month allowed, e.g. 2026-01")
+@click.option("--to", "period_to", callback=_month_option, help="last month allowed, e.g. 2026-12")
+def frame_import(file: Path, period_from: Any, period_to: Any) -> None:
+    """Import transaction counts from a one-stop system's CSV or XLSX export, all rows or none.
+
+    Columns (Vietnamese or English headings): Mã đơn vị / unit_code, Mã lĩnh vực / field_code,
+    Kỳ or Tháng / period (2026-03 or 03/2026), Số hồ sơ / transactions. A count already stored for
+    the same unit, field and month is replaced.
+    """
+    from survey.frames import FrameImportError, import_frame, read_frame_file
+
+    settings = _settings()
+    try:
+        rows = read_frame_file(file)
+        engine = _engine(settings)
+        try:
+            with Session(engine) as session:
+                report = import_frame(
+                    session,
+                    rows=rows,
+                    source_name=file.name,
+                    actor="cli",
+                    period_from=period_from,
+                    period_to=period_to,
+                )
+        finally:
+            engine.dispose()
+    except FrameImportError as exc:
+        n = len(exc.errors)
+        click.echo(f"{file.name} was not imported ({n} problem{'s' if n != 1 else ''}; nothing was written):", err=True)
+        for error in exc.errors:
+            click.echo(f"  {error}", err=True)
+        sys.exit(1)
+    click.echo(f"imported {report.rows} rows ({report.replaced} replaced)")
+
+
+@main.command()
+@click.option("--wave", "wave_code", required=True, help="wave code, e.g. 2026")
+@click.option(
+    "--margin", default=0.05, show_default=True, type=float, help="margin of error per unit (0.05 = 5 points)"
+)
+@click.option("--response-rate", default=0.6, show_default=True, type=float, help="expected share who answer")
+@click.option("--deff", default=1.0, show_default=True, type=float, help="expected design effect")
+@click.option(
+    "--method",
+    type=click.Choice(["proportional", "equal", "power"]),
+    default="proportional",
+    show_default=True,
+    help="allocation of a unit's sample over its fields",
+)
+@click.option(
+    "--frame-from", default=None, help="first month of transactions to plan from (YYYY-MM; default: wave start)"
+)
+@click.option("--frame-to", default=None, help="last month (YYYY-MM; default: wave end)")
+@click.option("--save", is_flag=True, help="save the plan as the wave's quotas (replaces the previous plan)")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv"]), default="table", show_default=True)
+def plan(
+    wave_code: str,
+    margin: float,
+    response_rate: float,
+    deff: float,
+    method: str,
+    frame_from: str | None,
+    frame_to: str | None,
+    save: bool,
+    fmt: str,
+) -> None:
+    """Plan a wave from its frame: per unit Cochran's size, allocated over fields, codes to issue."""
+    import csv as csv_module
+    from datetime import date
+
+    from survey.errors import SipasError
+    from survey.plans import plan_wave, save_plan
+
+    def month(text: str | None, last: bool) -> date | None:
+        if text is None:
+            return None
+        try:
+            year, mon = (int(part) for part in text.split("-"))
+            first = date(year, mon, 1)
+        except ValueError:
+            raise click.BadParameter(f"'{text}' is not a month like 2026-03") from None
+        if not last:
+            return first
+        nxt = date(year + (mon == 12), mon % 12 + 1, 1)
+        return date.fromordinal(nxt.toordinal() - 1)
+
+    settings = _settings()
+    engine = _engine(settings)
+    try:
+        with Session(engine) as session, session.begin():
+            result = plan_wave(
+                session,
+                wave_code=wave_code,
+                margin=margin,
+                response_rate=response_rate,
+                deff=deff,
+                method=method,
+                frame_from=month(frame_from, False),
+                frame_to=month(frame_to, True),
+            )
+            if save:
+                save_plan(session, result, actor="cli")
+    except (SipasError, ValueError) as exc:
+        raise click.ClickException(getattr(exc, "message", None) or str(exc)) from None
+    finally:
+        engine.dispose()
+    if fmt == "csv":
+        writer = csv_module.writer(sys.stdout)
+        writer.writerow(["unit", "field", "transactions", "target", "codes_to_issue", "probability"])
+        for r in result.rows:
+            writer.writerow([r.unit_code, r.field_code, r.population, r.target, r.codes_to_issue, r.probability])
+    else:
+        click.echo(
+            f"Wave {result.wave_code}: frame {result.frame_from} to {result.frame_to}, margin ±{margin * 100:g} "
+            f"points at {result.level:.0%}, response rate {response_rate:.0%}, deff {deff:g}, {method}"
+        )
+        click.echo(f"{'unit':10} {'field':16} {'transactions':>12} {'target':>7} {'codes':>7} {'p(offer)':>9}")
+        for r in result.rows:
+            click.echo(
+                f"{r.unit_code:10} {r.field_code:16} {r.population:>12,} {r.target:>7} {r.codes_to_issue:>7} "
+                f"{r.probability:>9.4f}"
+            )
+        click.echo(f"total target {result.total_target:,} responses in {len(result.rows)} strata")
+    if result.units_without_frame:
+        click.echo(
+            f"units without transactions in the frame (not planned): {', '.join(result.units_without_frame)}", err=True
+        )
+    if save:
+        click.echo(f"saved as the quotas of wave {result.wave_code}", err=True)

@@ -7,15 +7,18 @@ from collections import defaultdict
 from datetime import date
 
 import pytest
+from click.testing import CliRunner
 from scipy import stats
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from survey.cli import main
 from survey.db.models import AuditLog, Quota
 from survey.demo import DemoSummary
 from survey.errors import NotFoundError
 from survey.plans import plan_wave, save_plan
+from survey.settings import get_settings
 
 Demo = tuple[Engine, DemoSummary, str]
 FROM, TO = date(2025, 1, 1), date(2025, 12, 31)
@@ -64,3 +67,26 @@ def test_unknown_wave_is_named(demo_db: Demo) -> None:
     engine, _, _ = demo_db
     with Session(engine) as s, pytest.raises(NotFoundError, match="No wave with code 'x'"):
         plan_wave(s, wave_code="x")
+
+
+def test_sipas_plan_prints_and_saves(demo_db: Demo, monkeypatch: pytest.MonkeyPatch) -> None:
+    engine, _, url = demo_db
+    monkeypatch.setenv("SIPAS_DATABASE_URL", url)
+    get_settings.cache_clear()
+    try:
+        args = ["plan", "--wave", "2026", "--frame-from", "2025-01", "--frame-to", "2025-12"]
+        printed = CliRunner().invoke(main, [*args, "--format", "csv"])
+        saved = CliRunner().invoke(main, [*args, "--margin", "0.08", "--save"])
+        bad = CliRunner().invoke(main, [*args[:3], "--frame-from", "March"])
+    finally:
+        get_settings.cache_clear()
+    assert printed.exit_code == 0, printed.output
+    lines = printed.output.strip().splitlines()
+    assert lines[0] == "unit,field,transactions,target,codes_to_issue,probability" and len(lines) > 100
+    assert saved.exit_code == 0 and "saved as the quotas of wave 2026" in saved.output
+    with Session(engine) as s:
+        total = s.scalar(select(func.sum(Quota.target)))
+    with Session(engine) as s:
+        expected = plan_wave(s, wave_code="2026", margin=0.08, frame_from=FROM, frame_to=TO).total_target
+    assert total == expected
+    assert bad.exit_code == 2 and "not a month like 2026-03" in bad.output
