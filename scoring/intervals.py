@@ -163,8 +163,15 @@ def _korn_graubard(
     t_n = t_quantile(np.maximum(n - 1.0, 1.0), level)
     n_df = n_eff * (t_n / t) ** 2
     x = n_df * p
-    lower = np.where(p > 0, stats.beta.ppf(alpha / 2.0, x, n_df - x + 1.0), 0.0)
-    upper = np.where(p < 1, stats.beta.ppf(1.0 - alpha / 2.0, x + 1.0, n_df - x), 1.0)
+    # Counts within 1e-9 of 0 or n* are the boundary (scipy's Beta quantile overflows on subnormal shapes).
+    at_zero = ~(x > 1e-9)
+    at_one = ~(n_df - x > 1e-9)
+    safe_x = np.where(at_zero | at_one, 1.0, x)
+    safe_n = np.where(at_zero | at_one, 2.0, n_df)
+    lower = np.where(at_zero, 0.0, stats.beta.ppf(alpha / 2.0, safe_x, safe_n - safe_x + 1.0))
+    upper = np.where(at_one, 1.0, stats.beta.ppf(1.0 - alpha / 2.0, safe_x + 1.0, safe_n - safe_x))
+    lower = np.where(at_one & ~at_zero, stats.beta.ppf(alpha / 2.0, np.where(at_one, n_df, 1.0), 1.0), lower)
+    upper = np.where(at_zero & ~at_one, stats.beta.ppf(1.0 - alpha / 2.0, 1.0, np.where(at_zero, n_df, 1.0)), upper)
     return lower, upper
 
 

@@ -372,6 +372,7 @@ def score(
         "draws": lg.draws,
         "target": round(ws.target * 100, 2),
         "min_responses": ws.min_responses,
+        "weighting": ws.weighting,
         "responses": ws.responses,
         "excluded_flagged": ws.excluded_flagged,
         "province": {
@@ -403,7 +404,7 @@ def score(
     click.echo(
         f"Wave {ws.wave_code}, level {ws.level} ({ws.scope}), {ws.measure} ({ws.card.aggregation}); "
         f"province {p.point * 100:.1f} [{p.lower * 100:.1f}, {p.upper * 100:.1f}], n = {p.n:,}; "
-        f"target {ws.target * 100:.0f}; rank sets: {lg.rank_method}"
+        f"target {ws.target * 100:.0f}; weights: {ws.weighting}; rank sets: {lg.rank_method}"
         + (f" (seed {lg.seed}, {lg.draws} draws)" if lg.seed is not None else "")
     )
     click.echo(

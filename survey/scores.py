@@ -25,7 +25,7 @@ from scoring.design import Design
 from scoring.indices import Estimate, IndexLayout, Scorecard, scorecard
 from scoring.league import League, league
 from survey.citizen.services import spec_of
-from survey.db.models import QuestionnaireVersion, Response, Unit, UnitLevel, Wave
+from survey.db.models import FrameCount, QuestionnaireVersion, Quota, Response, Unit, UnitLevel, Wave
 from survey.errors import NotFoundError
 from survey.questionnaire import Spec
 from survey.results import WaveArrays, load_wave
@@ -57,6 +57,7 @@ class WaveScores:
     min_responses: int
     responses: int
     excluded_flagged: int
+    weighting: str = "equal"
     generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def estimate(self, i: int) -> Estimate:
@@ -129,8 +130,16 @@ def wave_scores(
     target: float | None = None,
     rank_method: str = "bootstrap",
     include_flagged: bool = False,
+    weighting: str = "frame",
 ) -> WaveScores:
-    """The scorecard and league table of every unit of ``level`` in a wave (cached until new responses)."""
+    """The scorecard and league table of every unit of ``level`` in a wave (cached until new responses).
+
+    ``weighting="frame"`` weights each response by N_h / r_h (transactions over responses in its stratum,
+    a procedure field of a unit) with a finite population correction, when the wave's quotas or the
+    frame counts of its period cover every stratum; otherwise, or with ``"equal"``, all weigh the same.
+    """
+    if weighting not in ("frame", "equal"):
+        raise ValueError("weighting must be 'frame' or 'equal'")
     if scope not in ("own", "subtree"):
         raise ValueError("scope must be 'own' or 'subtree'")
     with Session(engine) as session:
@@ -152,6 +161,7 @@ def wave_scores(
         units = tuple(UnitRow(int(r[0] or 0), r[1], r[2], r[3], level, r[4]) for r in rows)
         all_paths = {int(i or 0): str(p) for i, p in session.execute(select(col(Unit.id), col(Unit.path)))}
         freshness = _freshness(session, wave)
+        populations = _populations(session, wave) if weighting == "frame" else {}
         wave_id, version_id = wave.id, version.id
         min_n = wave.min_responses if min_responses is None else min_responses
         goal = wave.target / 100.0 if target is None else target
@@ -159,7 +169,22 @@ def wave_scores(
         ("arrays", wave_id, version_id, freshness),
         lambda: load_wave(engine, wave_id=wave_id, version_id=version_id, spec=spec),
     )
-    key = ("scores", wave_id, level, scope, measure, aggregation, min_n, goal, rank_method, include_flagged, freshness)
+    frame_key = hash(tuple(sorted(populations.items())))
+    key = (
+        "scores",
+        wave_id,
+        level,
+        scope,
+        measure,
+        aggregation,
+        min_n,
+        goal,
+        rank_method,
+        include_flagged,
+        freshness,
+        weighting,
+        frame_key,
+    )
     return _cached(
         key,
         lambda: _compute(
@@ -176,8 +201,43 @@ def wave_scores(
             goal,
             rank_method,
             include_flagged,
+            populations,
         ),
     )
+
+
+def _populations(session: Session, wave: Wave) -> dict[tuple[int, int], int]:
+    """Transactions per (unit, field) for the wave: its saved quotas, else the frame counts of its period."""
+    quotas = session.execute(
+        select(col(Quota.unit_id), col(Quota.field_id), col(Quota.population)).where(col(Quota.wave_id) == wave.id)
+    ).all()
+    if quotas:
+        return {(int(u), int(f)): int(n) for u, f, n in quotas}
+    rows = session.execute(
+        select(col(FrameCount.unit_id), col(FrameCount.field_id), func.sum(FrameCount.transactions))
+        .where(col(FrameCount.period_start) >= wave.starts_on, col(FrameCount.period_start) <= wave.ends_on)
+        .group_by(col(FrameCount.unit_id), col(FrameCount.field_id))
+    ).all()
+    return {(int(u), int(f)): int(n or 0) for u, f, n in rows}
+
+
+def _design(
+    unit_id: np.ndarray, field_id: np.ndarray, strata: np.ndarray, populations: dict[tuple[int, int], int]
+) -> tuple[Design, str]:
+    """Weights N_h / r_h with an fpc where the frame covers every stratum; equal weights otherwise."""
+    if not populations or unit_id.size == 0 or (field_id < 0).any():
+        return Design.build(strata=strata, lonely_psu="adjust"), "equal"
+    keys, first, responses = np.unique(strata, return_index=True, return_counts=True)
+    pop = np.array([populations.get((int(unit_id[i]), int(field_id[i])), 0) for i in first], dtype=np.float64)
+    if (pop <= 0).any():
+        return Design.build(strata=strata, lonely_psu="adjust"), "equal (the frame misses some strata)"
+    position = np.searchsorted(keys, strata)
+    weights = (pop / responses)[position]
+    if (pop >= responses).all():
+        return Design.build(weights=weights, strata=strata, population_psus=pop[position], lonely_psu="adjust"), (
+            "frame (N_h / r_h, with fpc)"
+        )
+    return Design.build(weights=weights, strata=strata, lonely_psu="adjust"), "frame (N_h / r_h, no fpc: r_h > N_h)"
 
 
 def _compute(
@@ -194,6 +254,7 @@ def _compute(
     goal: float,
     rank_method: str,
     include_flagged: bool,
+    populations: dict[tuple[int, int], int],
 ) -> WaveScores:
     keep = np.ones(arrays.n, dtype=bool) if include_flagged else arrays.flags == 0
     unit_id = arrays.unit_id[keep]
@@ -202,7 +263,7 @@ def _compute(
     layout = index_layout(spec)
     # strata: procedure fields within units (a missing field is a stratum of its own)
     strata = unit_id.astype(np.int64) * 100_003 + (field_id.astype(np.int64) + 1)
-    design = Design.build(strata=strata, lonely_psu="adjust")
+    design, weighting = _design(unit_id, field_id, strata, populations)
     position = {u.id: i for i, u in enumerate(units)}
     if scope == "own":
         lookup = position
@@ -252,6 +313,7 @@ def _compute(
         min_responses=min_n,
         responses=int(keep.sum()),
         excluded_flagged=int((~keep).sum()),
+        weighting=weighting,
     )
 
 

@@ -132,3 +132,12 @@ def test_intervals_narrow_as_n_grows(p: float, n: int, method: str) -> None:
     small = proportion_intervals(p, p * (1 - p) / n, n, n - 1, method=method)
     large = proportion_intervals(p, p * (1 - p) / (4 * n), 4 * n, 4 * n - 1, method=method)
     assert float(large.upper - large.lower) < float(small.upper - small.lower)
+
+
+@pytest.mark.parametrize("method", ["wilson", "korn-graubard", "logit"])
+def test_subnormal_shares_are_treated_as_the_boundary(method: str) -> None:
+    """Hypothesis found p = 2.2e-311 overflowing scipy's Beta quantile; such shares are 0 in effect."""
+    for p in (2.225073858507e-311, 1.0 - 1e-17):
+        got = proportion_intervals(p, p * (1 - p) / 5, 5, 4, method=method)
+        assert 0.0 <= float(got.lower) <= p <= float(got.upper) <= 1.0
+        assert float(got.upper) - float(got.lower) > 0.1

@@ -4,6 +4,7 @@ follows new responses, flagged responses stay out, and ``sipas score`` prints wh
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from survey.cli import main
-from survey.db.models import Response, Unit, Wave
+from survey.db.models import FrameCount, Quota, Response, Unit, Wave
 from survey.demo import CURRENT_WAVE, DemoSummary
 from survey.errors import NotFoundError
 from survey.scores import mark_responses_changed, wave_scores
@@ -41,9 +42,9 @@ def _criterion_rows(engine: Engine) -> tuple[np.ndarray, np.ndarray, np.ndarray]
 
 def test_commune_table_equals_a_direct_computation(demo_db: Demo) -> None:
     engine, _, _ = demo_db
-    ws = wave_scores(engine, wave_code=CURRENT_WAVE, level="commune")
+    ws = wave_scores(engine, wave_code=CURRENT_WAVE, level="commune", weighting="equal")
     units, sat, valid = _criterion_rows(engine)
-    assert len(ws.units) == 94
+    assert len(ws.units) == 94 and ws.weighting == "equal"
     for i, unit in enumerate(ws.units[:20]):
         rows = units == unit.id
         shares = sat[rows].sum(0) / valid[rows].sum(0)  # equal weights: plain shares per criterion
@@ -61,6 +62,46 @@ def test_commune_table_equals_a_direct_computation(demo_db: Demo) -> None:
         assert e.lower < e.point < e.upper
     # the province is every response, pooled
     assert ws.province.n == units.size
+
+
+def test_frame_weights_are_transactions_over_responses_per_stratum(demo_db: Demo) -> None:
+    """Weighted criterion shares recomputed by hand: w = N_h / r_h over (unit, field) strata."""
+    engine, _, _ = demo_db
+    ws = wave_scores(engine, wave_code=CURRENT_WAVE, level="district")
+    assert ws.weighting.startswith("frame")
+    with Session(engine) as s:
+        wave = s.scalars(select(Wave).where(col(Wave.code) == CURRENT_WAVE)).one()
+        # the wave's saved quotas (another test may have saved a plan), else the frame of its period
+        quota_rows = s.execute(
+            select(col(Quota.unit_id), col(Quota.field_id), col(Quota.population)).where(col(Quota.wave_id) == wave.id)
+        ).all()
+        frame = {(u, f): int(n) for u, f, n in quota_rows} or {
+            (u, f): int(n)
+            for u, f, n in s.execute(
+                select(col(FrameCount.unit_id), col(FrameCount.field_id), func.sum(FrameCount.transactions))
+                .where(col(FrameCount.period_start) >= wave.starts_on, col(FrameCount.period_start) <= wave.ends_on)
+                .group_by(col(FrameCount.unit_id), col(FrameCount.field_id))
+            ).all()
+        }
+        rows = s.execute(
+            select(col(Response.unit_id), col(Response.field_id), col(Response.answers)).where(
+                col(Response.wave_id) == wave.id, col(Response.flags) == 0
+            )
+        ).all()
+    responses: dict[tuple[int, int | None], int] = defaultdict(int)
+    for u, f, _ in rows:
+        responses[(u, f)] += 1
+    for i, unit in enumerate(ws.units[:4]):
+        num = den = 0.0
+        for u, f, answers in rows:
+            if u != unit.id:
+                continue
+            w = frame[(u, f or 0)] / responses[(u, f)]
+            level = answers[0]  # the first criterion
+            if 1 <= level <= 5:
+                den += w
+                num += w * (level >= 4)
+        assert ws.card.point[i, 0] == pytest.approx(num / den)
 
 
 def test_league_ranks_are_consistent_with_the_estimates(demo_db: Demo) -> None:
