@@ -54,6 +54,7 @@ class DomainEstimates:
     df: np.ndarray
     total_cov: np.ndarray | None
     singleton_strata: int
+    total: DomainEstimates | None = None  # the whole sample's estimates (G = 1), with ``with_total``
 
 
 def domain_ratios(
@@ -137,6 +138,7 @@ def domain_ratios(
     scale = design.variance_scale
     var = _domain_variance(design, u, dom_c, g, scale, inside)
     total_cov = None
+    total = None
     if with_total:
         total = domain_ratios(design, num, den, contrasts=contrasts)
         zt = _influence_all(design, num, den, total.ratio[0])
@@ -159,6 +161,7 @@ def domain_ratios(
         df=df,
         total_cov=total_cov,
         singleton_strata=singles,
+        total=total,
     )
 
 

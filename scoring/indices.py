@@ -10,7 +10,7 @@ the elements (``aggregation="mean_of_elements"``, the SIPAS rule), or mean of al
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -84,6 +84,7 @@ class Scorecard:
     composite_method: str
     level: float
     vs_total_se: np.ndarray | None = None  # SE of (domain - whole sample), with their covariance
+    total: Scorecard | None = None  # the whole sample's scorecard (one row), with ``compare_with_total``
 
     def column(self, measure: str) -> int:
         return self.measures.index(measure)
@@ -168,10 +169,33 @@ def scorecard(
     est: DomainEstimates = domain_ratios(
         design, num, den, domain=domain, n_domains=n_domains, contrasts=a, with_total=compare_with_total
     )
+    options = {"aggregation": aggregation, "method": method, "composite_method": composite_method, "level": level}
+    card = _card(est, layout, a.shape[1], rule, **options)  # type: ignore[arg-type]
+    if not compare_with_total or est.total is None or est.total_cov is None:
+        return card
+    c = len(layout.criteria)
+    total = _card(est.total, layout, a.shape[1], rule, **options)  # type: ignore[arg-type]
+    cov = np.hstack([est.total_cov[:, :c], est.total_cov[:, num.shape[1] :]])
+    vs_total = np.sqrt(np.maximum(card.se**2 + total.se**2 - 2.0 * cov, 0.0))
+    return replace(card, vs_total_se=vs_total, total=total)
+
+
+def _card(
+    est: DomainEstimates,
+    layout: IndexLayout,
+    width: int,
+    rule: ReliabilityRule | None,
+    *,
+    aggregation: str,
+    method: str,
+    composite_method: str,
+    level: float,
+) -> Scorecard:
+    """A scorecard from domain estimates: the criteria, then the contrasts (elements, index)."""
     c = len(layout.criteria)
     point = np.hstack([est.ratio[:, :c], est.combo])
     var = np.hstack([est.ratio_var[:, :c], est.combo_var])
-    answered_any = np.repeat(est.n_any[:, None], a.shape[1], axis=1)
+    answered_any = np.repeat(est.n_any[:, None], width, axis=1)
     n = np.hstack([est.n_valid[:, :c], answered_any]).astype(np.float64)
     df = est.df.astype(np.float64)[:, None]
     crit: Intervals = proportion_intervals(point[:, :c], var[:, :c], n[:, :c], df, method=method, level=level)
@@ -181,13 +205,6 @@ def scorecard(
     n_eff = np.hstack([crit.n_eff, comp.n_eff])
     deff = np.hstack([crit.deff, comp.deff])
     joined = Intervals(lower=lower, upper=upper, n_eff=n_eff, deff=deff, method=method, level=level)
-    flags = reliability(point, joined, n, df, rule)
-    vs_total = None
-    if compare_with_total and est.total_cov is not None:
-        total = domain_ratios(design, num, den, contrasts=a)
-        total_var = np.hstack([total.ratio_var[:, :c], total.combo_var])
-        cov = np.hstack([est.total_cov[:, :c], est.total_cov[:, num.shape[1] :]])
-        vs_total = np.sqrt(np.maximum(var + total_var - 2.0 * cov, 0.0))
     names = tuple(layout.criterion_names) + tuple(name for name, _ in layout.elements) + ("index",)
     kinds = ("criterion",) * c + ("element",) * len(layout.elements) + ("index",)
     return Scorecard(
@@ -202,12 +219,11 @@ def scorecard(
         deff=deff,
         df=est.df,
         n_any=est.n_any,
-        reliability=flags,
+        reliability=reliability(point, joined, n, df, rule),
         aggregation=aggregation,
         method=method,
         composite_method=composite_method,
         level=level,
-        vs_total_se=vs_total,
     )
 
 

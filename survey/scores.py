@@ -169,40 +169,11 @@ def wave_scores(
         ("arrays", wave_id, version_id, freshness),
         lambda: load_wave(engine, wave_id=wave_id, version_id=version_id, spec=spec),
     )
+    options = (level, scope, measure, aggregation, min_n, goal, rank_method, include_flagged)
     frame_key = hash(tuple(sorted(populations.items())))
-    key = (
-        "scores",
-        wave_id,
-        level,
-        scope,
-        measure,
-        aggregation,
-        min_n,
-        goal,
-        rank_method,
-        include_flagged,
-        freshness,
-        weighting,
-        frame_key,
-    )
     return _cached(
-        key,
-        lambda: _compute(
-            arrays,
-            spec,
-            wave_code,
-            units,
-            all_paths,
-            level,
-            scope,
-            measure,
-            aggregation,
-            min_n,
-            goal,
-            rank_method,
-            include_flagged,
-            populations,
-        ),
+        ("scores", wave_id, freshness, weighting, frame_key, *options),
+        lambda: _compute(arrays, spec, wave_code, units, all_paths, *options, populations),
     )
 
 
@@ -281,7 +252,8 @@ def _compute(
     card = scorecard(
         design, answers, layout, domain=domain, n_domains=len(units), aggregation=aggregation, compare_with_total=True
     )
-    total = scorecard(design, answers, layout, aggregation=aggregation)
+    assert card.total is not None  # compare_with_total gives the whole sample's card too
+    total = card.total
     if measure not in card.measures:
         raise NotFoundError(f"No measure '{measure}' (measures: {', '.join(card.measures)}).")
     j = card.column(measure)
