@@ -6,6 +6,7 @@ import os
 import re
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from sqlalchemy.engine import make_url
 from survey.app import create_app
 from survey.db.engine import make_engine, migrate
 from survey.demo import DemoSummary, load_demo
-from survey.settings import Settings
+from survey.settings import Settings, get_settings
 from tests.factories import World, build_world
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -142,3 +143,21 @@ def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Engine, 
     engine, summary, url = load_small_demo(tmp_path_factory.mktemp("demo") / "demo.db")
     yield engine, summary, url
     engine.dispose()
+
+
+@contextmanager
+def cli_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, url: str) -> Iterator[None]:
+    """Point the ``sipas`` command at ``url``: a clean SIPAS_* environment, no stray .env, fresh settings."""
+    for name in list(os.environ):
+        if name.upper().startswith("SIPAS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SIPAS_DATABASE_URL", url)
+    monkeypatch.setenv("SIPAS_ENVIRONMENT", "test")
+    monkeypatch.setenv("SIPAS_SECRET_KEY", TEST_SECRET)
+    monkeypatch.setenv("SIPAS_BASE_URL", "http://testserver")
+    get_settings.cache_clear()
+    try:
+        yield
+    finally:
+        get_settings.cache_clear()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -27,8 +26,8 @@ from survey.frames import (
     parse_month,
     read_frame_file,
 )
-from survey.settings import Settings, get_settings
-from tests.conftest import TEST_SECRET
+from survey.settings import Settings
+from tests.conftest import cli_settings
 from tests.factories import build_world
 
 BOM = "\ufeff"
@@ -371,17 +370,8 @@ def test_months_in_every_usual_spelling(value: str) -> None:
 
 @pytest.fixture()
 def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    for name in list(os.environ):
-        if name.upper().startswith("SIPAS_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)  # no stray .env
-    monkeypatch.setenv("SIPAS_DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("SIPAS_ENVIRONMENT", "test")
-    monkeypatch.setenv("SIPAS_SECRET_KEY", TEST_SECRET)
-    monkeypatch.setenv("SIPAS_BASE_URL", "http://testserver")
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
+    with cli_settings(monkeypatch, tmp_path, settings.database_url):
+        yield
 
 
 def run(*args: str) -> Result:

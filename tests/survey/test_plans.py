@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from datetime import date
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -18,7 +19,7 @@ from survey.db.models import AuditLog, Quota
 from survey.demo import DemoSummary
 from survey.errors import NotFoundError
 from survey.plans import plan_wave, save_plan
-from survey.settings import get_settings
+from tests.conftest import cli_settings
 
 Demo = tuple[Engine, DemoSummary, str]
 FROM, TO = date(2025, 1, 1), date(2025, 12, 31)
@@ -69,17 +70,13 @@ def test_unknown_wave_is_named(demo_db: Demo) -> None:
         plan_wave(s, wave_code="x")
 
 
-def test_sipas_plan_prints_and_saves(demo_db: Demo, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sipas_plan_prints_and_saves(demo_db: Demo, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     engine, _, url = demo_db
-    monkeypatch.setenv("SIPAS_DATABASE_URL", url)
-    get_settings.cache_clear()
-    try:
+    with cli_settings(monkeypatch, tmp_path, url):
         args = ["plan", "--wave", "2026", "--frame-from", "2025-01", "--frame-to", "2025-12"]
         printed = CliRunner().invoke(main, [*args, "--format", "csv"])
         saved = CliRunner().invoke(main, [*args, "--margin", "0.08", "--save"])
         bad = CliRunner().invoke(main, [*args[:3], "--frame-from", "March"])
-    finally:
-        get_settings.cache_clear()
     assert printed.exit_code == 0, printed.output
     lines = printed.output.strip().splitlines()
     assert lines[0] == "unit,field,transactions,target,codes_to_issue,probability" and len(lines) > 100

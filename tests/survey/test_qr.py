@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import os
 import re
 import shutil
 import subprocess
@@ -30,8 +29,7 @@ from survey.cli import main
 from survey.db.engine import make_engine, migrate
 from survey.db.models import AuditLog, ReceiptCode, ServicePoint, Unit, Wave
 from survey.qr import qr_png, qr_svg, write_qr
-from survey.settings import get_settings
-from tests.conftest import CHROMIUM_FLAGS, TEST_SECRET, form_token, make_settings, unavailable
+from tests.conftest import CHROMIUM_FLAGS, cli_settings, form_token, make_settings, unavailable
 from tests.factories import World, build_world
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -196,17 +194,8 @@ def cli_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CliDb]:
 @pytest.fixture()
 def cli(cli_db: CliDb, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[CliDb]:
     """The process environment the command reads its settings from, with the settings cache cleared."""
-    for name in list(os.environ):
-        if name.upper().startswith("SIPAS_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)  # no stray .env
-    monkeypatch.setenv("SIPAS_DATABASE_URL", cli_db.url)
-    monkeypatch.setenv("SIPAS_ENVIRONMENT", "test")
-    monkeypatch.setenv("SIPAS_SECRET_KEY", TEST_SECRET)
-    monkeypatch.setenv("SIPAS_BASE_URL", BASE_URL)
-    get_settings.cache_clear()
-    yield cli_db
-    get_settings.cache_clear()
+    with cli_settings(monkeypatch, tmp_path, cli_db.url):
+        yield cli_db
 
 
 def run(*args: str) -> Result:

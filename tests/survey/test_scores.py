@@ -21,7 +21,7 @@ from survey.db.models import FrameCount, Quota, Response, Unit, Wave
 from survey.demo import CURRENT_WAVE, DemoSummary
 from survey.errors import NotFoundError
 from survey.scores import mark_responses_changed, wave_scores
-from survey.settings import get_settings
+from tests.conftest import cli_settings
 
 Demo = tuple[Engine, DemoSummary, str]
 
@@ -191,13 +191,9 @@ def test_unknown_wave_level_and_measure_are_named(demo_db: Demo) -> None:
 
 
 @pytest.fixture()
-def cli_env(demo_db: Demo, monkeypatch: pytest.MonkeyPatch) -> Iterator[Demo]:
-    _, _, url = demo_db
-    monkeypatch.setenv("SIPAS_DATABASE_URL", url)
-    monkeypatch.setenv("SIPAS_ENVIRONMENT", "development")
-    get_settings.cache_clear()
-    yield demo_db
-    get_settings.cache_clear()
+def cli_env(demo_db: Demo, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Demo]:
+    with cli_settings(monkeypatch, tmp_path, demo_db[2]):
+        yield demo_db
 
 
 def test_sipas_score_prints_the_engines_numbers(cli_env: Demo) -> None:
@@ -242,12 +238,8 @@ def test_change_between_waves_in_the_cli(cli_env: Demo) -> None:
 
 
 def test_cli_on_an_unmigrated_database_says_what_to_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SIPAS_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
-    get_settings.cache_clear()
-    try:
+    with cli_settings(monkeypatch, tmp_path, f"sqlite:///{tmp_path / 'empty.db'}"):
         result = CliRunner().invoke(main, ["score", "--wave", CURRENT_WAVE])
-    finally:
-        get_settings.cache_clear()
     assert result.exit_code == 1
     assert "no SIPAS tables yet: run `sipas db upgrade`" in result.output and "Traceback" not in result.output
 
