@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio.to_thread
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from litestar import Litestar, MediaType, Request, Response, get
 from litestar.config.allowed_hosts import AllowedHostsConfig
@@ -13,18 +14,28 @@ from litestar.config.compression import CompressionConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, NotFoundException
+from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
+from litestar.stores.base import Store
 from litestar.template.config import TemplateConfig
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from survey.api.controllers import IssuingController
+from survey.auth.csrf import csrf_config
+from survey.auth.guards import LoginRequired, login_url
+from survey.auth.sessions import STORE_NAME, session_config
+from survey.auth.sessions import session_store as default_session_store
 from survey.citizen.controllers import CitizenController
 from survey.db import guards
 from survey.db.engine import make_engine
 from survey.errors import GoneError, NotFoundError, ServiceUnavailableError, SipasError
 from survey.i18n import N_
+from survey.officer.controllers import AuthController, StaffController, UsersController
 from survey.settings import PROJECT_ROOT, Settings, get_settings
 from survey.web import page
 
@@ -34,17 +45,32 @@ STATIC_DIR = PROJECT_ROOT / "survey" / "static"
 
 _STATUS_MESSAGES = {
     400: N_("Something in the request was not right. Please go back and try again."),
+    401: N_("Please sign in to continue. If you were signed in, your session has ended."),
+    403: N_("You do not have access to this page."),
     404: N_("We could not find this page."),
     405: N_("This page cannot be used like that."),
     413: N_("What was sent is too large."),
     500: N_("Something went wrong on our side. Your answers have not been lost if you saw a thank-you page."),
     503: N_("The service is busy or under maintenance. Please try again in a few minutes."),
 }
+CSRF_FAILED = N_(
+    "This form could not be checked: it was open for a long time, or it was not sent from this site. "
+    "Go back, reload the page and try again."
+)
 
 
-def _provide_db(state: State) -> Iterator[Session]:
-    with Session(state.engine, expire_on_commit=False) as session:
+async def _provide_db(state: State) -> AsyncIterator[Session]:
+    """One session per request, closed (its connection back in the pool) in a thread of anyio's own.
+
+    Not a sync generator: Litestar would run its cleanup in the executor that runs the sync handlers, queued
+    behind them; with more requests than pooled connections, the handlers waiting for a connection hold
+    every thread and the cleanups that would give connections back never run (a 30 s stall, then 500s).
+    """
+    session = Session(state.engine, expire_on_commit=False)
+    try:
         yield session
+    finally:
+        await anyio.to_thread.run_sync(session.close)
 
 
 def _wants_json(request: Request[Any, Any, Any]) -> bool:
@@ -63,20 +89,38 @@ def _error_page(request: Request[Any, Any, Any], status: int, message: str, temp
     settings: Settings = request.app.state.settings
     if _wants_json(request):
         return _problem(status, message, message)
-    known = {400, 404, 409, 410, 500, 503}
+    known = {400, 401, 403, 404, 409, 410, 500, 503}
     chosen = template or f"errors/{status if status in known else (500 if status >= 500 else 400)}.html"
     return page(request, chosen, settings=settings, status_code=status, context={"message": message})
 
 
 def _on_sipas_error(request: Request[Any, Any, Any], exc: SipasError) -> Any:
-    return _error_page(request, exc.status_code, exc.message, exc.template)
+    # An error class that kept the generic template gets the page of its status (401, 403...).
+    template = None if exc.template == SipasError.template else exc.template
+    return _error_page(request, exc.status_code, exc.message, template)
+
+
+def _on_login_required(request: Request[Any, Any, Any], exc: LoginRequired) -> Any:
+    """A page asked for without a session: sign in, then come back. Anything else: 401."""
+    if request.method in ("GET", "HEAD") and not _wants_json(request):
+        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return Redirect(login_url(here), status_code=303)
+    return _on_sipas_error(request, exc)
 
 
 def _on_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Any:
     status = exc.status_code
     if status >= 500:
         log.error("HTTP %s on %s %s: %s", status, request.method, request.url.path, exc.detail)
-    return _error_page(request, status, _STATUS_MESSAGES.get(status, _STATUS_MESSAGES[400]))
+    if _wants_json(request) and status < 500:
+        problem = _problem(status, str(exc.detail), str(exc.detail))
+        if exc.extra:  # a validation error: which field, and what is wrong with it
+            problem.content["errors"] = exc.extra
+        return problem
+    message = _STATUS_MESSAGES.get(status, _STATUS_MESSAGES[400])
+    if status == 403 and exc.detail == "CSRF token verification failed":
+        message = CSRF_FAILED
+    return _error_page(request, status, message)
 
 
 def _on_database_error(request: Request[Any, Any, Any], exc: DBAPIError) -> Any:
@@ -100,6 +144,23 @@ def healthz(state: State) -> dict[str, str]:
     return {"status": "ok"}
 
 
+def openapi_config() -> OpenAPIConfig:
+    """The JSON API's schema, at /schema (Swagger UI and ReDoc need a CDN, so only the JSON and YAML)."""
+    return OpenAPIConfig(
+        title="SIPAS platform API",
+        version="1.0.0",
+        description="Receipt codes for one-stop systems. Authenticate with an API key: "
+        "'Authorization: Bearer sipas_<prefix>_<secret>' (create one with 'sipas apikey create').",
+        components=Components(
+            security_schemes={
+                "apiKey": SecurityScheme(type="http", scheme="bearer", description="an API key from 'sipas apikey'")
+            }
+        ),
+        render_plugins=[],
+        path="/schema",
+    )
+
+
 def template_environment() -> Environment:
     return Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
@@ -110,8 +171,10 @@ def template_environment() -> Environment:
     )
 
 
-def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Litestar:
-    """The platform's ASGI app. Tests pass their own settings and engine."""
+def create_app(
+    settings: Settings | None = None, engine: Engine | None = None, *, session_store: Store | None = None
+) -> Litestar:
+    """The platform's ASGI app. Tests pass their own settings, engine and session store."""
     settings = settings or get_settings()
     guards.install()
     owned_engine = engine is None
@@ -124,10 +187,17 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     return Litestar(
         route_handlers=[
             CitizenController,
+            IssuingController,
+            AuthController,
+            StaffController,
+            UsersController,
             healthz,
             create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False),
         ],
         dependencies={"db": Provide(_provide_db)},
+        middleware=[session_config(settings).middleware],
+        csrf_config=csrf_config(settings),
+        stores={STORE_NAME: session_store if session_store is not None else default_session_store(settings)},
         state=State({"settings": settings, "engine": engine}),
         template_config=TemplateConfig(engine=JinjaTemplateEngine.from_environment(template_environment())),
         compression_config=CompressionConfig(backend="gzip", minimum_size=500, gzip_compress_level=6),
@@ -138,11 +208,13 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             SipasError: _on_sipas_error,
             NotFoundError: _on_sipas_error,
             GoneError: _on_sipas_error,
+            LoginRequired: _on_login_required,
             HTTPException: _on_http_error,
             NotFoundException: _on_http_error,
             DBAPIError: _on_database_error,
             Exception: _on_unexpected,
         },
+        openapi_config=openapi_config(),
         request_max_body_size=256 * 1024,
         on_shutdown=[_dispose],
         debug=False,

@@ -42,6 +42,27 @@ def new_receipt_code() -> str:
     return body + _luhn_check(body)
 
 
+def derive_receipt_code(secret: str, material: str) -> str:
+    """A receipt code computed from ``material`` under the platform's secret (HMAC-SHA256, 75 bits kept).
+
+    The issuing API derives a selected transaction's code from its hashed reference, so asking again
+    about the same transaction returns the same code without the code ever being stored.
+    """
+    digest = int.from_bytes(hmac.new(secret.encode(), f"code|{material}".encode(), hashlib.sha256).digest()[:10])
+    body = "".join(ALPHABET[(digest >> (5 * i)) & 31] for i in range(BODY_LENGTH))
+    return body + _luhn_check(body)
+
+
+def keyed_hash(secret: str, purpose: str, value: str) -> str:
+    """HMAC-SHA256 of ``value`` for one ``purpose`` (hex): what is stored of a transaction reference."""
+    return hmac.new(secret.encode(), f"{purpose}|{value}".encode(), hashlib.sha256).hexdigest()
+
+
+def keyed_uniform(secret: str, purpose: str, value: str) -> float:
+    """A number in [0, 1) fixed by ``value`` and the secret, uniform over values: a repeatable coin."""
+    return int(keyed_hash(secret, purpose, value)[:13], 16) / 16**13
+
+
 def normalise(raw: str) -> str | None:
     """The compact form of a code as typed or scanned, or None when it cannot be a valid code."""
     compact = _SEPARATORS.sub("", raw)

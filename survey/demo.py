@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -14,6 +15,8 @@ from sqlalchemy import Engine, insert
 from sqlalchemy.orm import Session
 
 from seed_data import QUESTIONNAIRE_DIR, generator, province
+from survey.auth.passwords import policy_problems
+from survey.auth.services import create_user
 from survey.catalog import audit, count_rows, issue_receipt_codes, publish_questionnaire
 from survey.citizen.services import bucket
 from survey.db.models import (
@@ -22,6 +25,7 @@ from survey.db.models import (
     ProcedureField,
     ReceiptCode,
     Response,
+    Role,
     ServicePoint,
     Unit,
     UnitLevel,
@@ -38,6 +42,12 @@ ACTOR = "demo"
 PREVIOUS_WAVE = "2025"
 CURRENT_WAVE = "2026"
 COUNTER_WAVE = "quay-2026"
+# One staff account per role: (username, role, unit code).
+DEMO_ACCOUNTS = (
+    ("quantri", Role.admin, "TN"),  # the province: sees everything
+    ("canbo.gd", Role.officer, "GD"),  # Gò Dầu district and its communes
+    ("lanhdao.stp", Role.leader, "STP"),  # the Department of Justice
+)
 
 
 @dataclass
@@ -52,6 +62,7 @@ class DemoSummary:
     current_wave: str = CURRENT_WAVE
     previous_wave: str = PREVIOUS_WAVE
     counter_links: list[tuple[str, str]] = field(default_factory=list)
+    accounts: list[tuple[str, str, str, str]] = field(default_factory=list)  # (username, role, unit name, password)
 
 
 def is_loaded(engine: Engine) -> bool:
@@ -303,6 +314,17 @@ def load_demo(
                 (f"{unit_rows[code].name_vi} · {sp.name_vi}", f"{settings.public_url}/c/{sp.counter_token}")
             )
         summary.current_wave, summary.previous_wave = waves[CURRENT_WAVE].code, waves[PREVIOUS_WAVE].code
+        for username, role, unit_code in DEMO_ACCOUNTS:
+            password = _demo_password(username)
+            create_user(
+                session,
+                username=username,
+                password=password,
+                role=role,
+                unit_id=pk(unit_rows[unit_code]),
+                actor=ACTOR,
+            )
+            summary.accounts.append((username, role.value, unit_rows[unit_code].name_vi, password))
         audit(
             session,
             actor=ACTOR,
@@ -312,6 +334,14 @@ def load_demo(
         )
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _demo_password(username: str) -> str:
+    """A fresh random password (not derived from the seed: printed once, then only its hash is kept)."""
+    while True:
+        password = secrets.token_urlsafe(12)
+        if not policy_problems(password, username=username):
+            return password
 
 
 def _month_end(first: date) -> date:

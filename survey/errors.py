@@ -15,6 +15,20 @@ class SipasError(Exception):
         self.title = title
 
 
+class UnauthorizedError(SipasError):
+    """No valid credentials (an API key missing, unknown or revoked; not logged in)."""
+
+    status_code = 401
+    template = "errors/400.html"
+
+
+class ForbiddenError(SipasError):
+    """Valid credentials, but not for this: another unit's subtree, or a role or scope that does not allow it."""
+
+    status_code = 403
+    template = "errors/400.html"
+
+
 class NotFoundError(SipasError):
     status_code = 404
     template = "errors/404.html"

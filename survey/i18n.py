@@ -22,17 +22,27 @@ LOCALES: tuple[Locale, ...] = ("vi", "en")
 LOCALE_DIR = Path(__file__).resolve().parent / "locales"
 
 
-@cache
-def translations(locale: str) -> NullTranslations:
-    po_path = LOCALE_DIR / locale / "LC_MESSAGES" / "messages.po"
-    if not po_path.exists():
-        return NullTranslations()
+def _compile(po_path: Path, locale: str) -> Translations:
     with po_path.open("rb") as fh:
         catalog = read_po(fh, locale=locale)
     buf = io.BytesIO()
     write_mo(buf, catalog)
     buf.seek(0)
     return Translations(fp=buf)
+
+
+@cache
+def translations(locale: str) -> NullTranslations:
+    """``messages.po`` merged with any other ``*.po`` of the locale (one per web area: officer, leader...)."""
+    folder = LOCALE_DIR / locale / "LC_MESSAGES"
+    main = folder / "messages.po"
+    if not main.exists():
+        return NullTranslations()
+    merged = _compile(main, locale)
+    for extra in sorted(folder.glob("*.po")):
+        if extra.name != "messages.po":
+            merged.merge(_compile(extra, locale))
+    return merged
 
 
 def coerce_locale(value: Any, default: Locale = "vi") -> Locale:

@@ -20,6 +20,7 @@ from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from sampling.weights import WeightDiagnostics, diagnostics, poststratify
 from scoring.change import Change, wave_change
 from scoring.design import Design
 from scoring.indices import Estimate, IndexLayout, Scorecard, scorecard
@@ -58,6 +59,7 @@ class WaveScores:
     responses: int
     excluded_flagged: int
     weighting: str = "equal"
+    weights: WeightDiagnostics | None = None  # spread of the weights (Kish's deff from weighting), when weighted
     generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def estimate(self, i: int) -> Estimate:
@@ -194,21 +196,39 @@ def _populations(session: Session, wave: Wave) -> dict[tuple[int, int], int]:
 
 def _design(
     unit_id: np.ndarray, field_id: np.ndarray, strata: np.ndarray, populations: dict[tuple[int, int], int]
-) -> tuple[Design, str]:
-    """Weights N_h / r_h with an fpc where the frame covers every stratum; equal weights otherwise."""
+) -> tuple[Design, str, WeightDiagnostics | None]:
+    """Weights from the frame, with an fpc where valid; equal weights where the frame cannot give them.
+
+    Each response weighs N_h / r_h, transactions over responses in its stratum (a field of a unit): the
+    base weight N_h / m_h of the m_h codes issued times the class nonresponse adjustment m_h / r_h, so
+    the stratum's weights sum to its transactions. Strata of a unit with transactions but no response
+    are collapsed into the unit: its weights are post-stratified to the unit's frame total.
+    """
     if not populations or unit_id.size == 0 or (field_id < 0).any():
-        return Design.build(strata=strata, lonely_psu="adjust"), "equal"
+        return Design.build(strata=strata, lonely_psu="adjust"), "equal", None
     keys, first, responses = np.unique(strata, return_index=True, return_counts=True)
     pop = np.array([populations.get((int(unit_id[i]), int(field_id[i])), 0) for i in first], dtype=np.float64)
     if (pop <= 0).any():
-        return Design.build(strata=strata, lonely_psu="adjust"), "equal (the frame misses some strata)"
+        return Design.build(strata=strata, lonely_psu="adjust"), "equal (the frame misses some strata)", None
     position = np.searchsorted(keys, strata)
-    weights = (pop / responses)[position]
+    with np.errstate(all="ignore"):
+        weights = np.maximum(pop / responses, 0.0)[position]
+    units, unit_pos = np.unique(unit_id, return_inverse=True)
+    unit_total: dict[int, int] = {}
+    for (u, _f), n in populations.items():
+        unit_total[u] = unit_total.get(u, 0) + n
+    covered = {(int(unit_id[i]), int(field_id[i])) for i in first}
+    present = set(units.tolist())
+    empty = sum(1 for (u, f), n in populations.items() if n > 0 and u in present and (u, f) not in covered)
+    label = "frame (N_h / r_h"
+    if empty:
+        weights = poststratify(weights, unit_pos, np.array([unit_total[int(u)] for u in units], dtype=np.float64))
+        label += f"; {empty} strata without responses collapsed into their unit"
+    diag = diagnostics(weights)
     if (pop >= responses).all():
-        return Design.build(weights=weights, strata=strata, population_psus=pop[position], lonely_psu="adjust"), (
-            "frame (N_h / r_h, with fpc)"
-        )
-    return Design.build(weights=weights, strata=strata, lonely_psu="adjust"), "frame (N_h / r_h, no fpc: r_h > N_h)"
+        design = Design.build(weights=weights, strata=strata, population_psus=pop[position], lonely_psu="adjust")
+        return design, label + ", with fpc)", diag
+    return Design.build(weights=weights, strata=strata, lonely_psu="adjust"), label + ", no fpc: r_h > N_h)", diag
 
 
 def _compute(
@@ -234,7 +254,7 @@ def _compute(
     layout = index_layout(spec)
     # strata: procedure fields within units (a missing field is a stratum of its own)
     strata = unit_id.astype(np.int64) * 100_003 + (field_id.astype(np.int64) + 1)
-    design, weighting = _design(unit_id, field_id, strata, populations)
+    design, weighting, weight_diagnostics = _design(unit_id, field_id, strata, populations)
     position = {u.id: i for i, u in enumerate(units)}
     if scope == "own":
         lookup = position
@@ -286,6 +306,7 @@ def _compute(
         responses=int(keep.sum()),
         excluded_flagged=int((~keep).sum()),
         weighting=weighting,
+        weights=weight_diagnostics,
     )
 
 

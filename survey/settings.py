@@ -41,6 +41,21 @@ class Settings(BaseSettings):
     comment_max_chars: int = Field(default=1000, ge=1, le=10000)
     receipt_code_valid_days: int = Field(default=60, ge=1, description="How long a printed receipt code stays usable.")
     form_token_max_age_hours: int = Field(default=24, ge=1, description="How long an opened survey page can be sent.")
+    redis_url: str | None = Field(
+        default=None,
+        description="redis://host:port/db for sessions and rate-limit counters shared by several app processes; "
+        "without it they are kept in files under var/ (one machine).",
+    )
+    session_max_age_minutes: int = Field(default=480, ge=5, description="A staff session ends after this long.")
+    login_max_failures: int = Field(
+        default=5, ge=1, description="Failed sign-ins of one username, within the lockout period, that lock it."
+    )
+    login_max_failures_per_address: int = Field(
+        default=20, ge=1, description="Failed sign-ins from one client address (an office may share one) that lock it."
+    )
+    login_lockout_minutes: int = Field(
+        default=15, ge=1, description="Failures are counted over this long, and a lock lasts this long."
+    )
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

@@ -7,16 +7,23 @@ import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
+from litestar.stores.base import Store
+from litestar.stores.memory import MemoryStore
 from litestar.testing import TestClient
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
 from survey.app import create_app
+from survey.auth.services import create_user
 from survey.db.engine import make_engine, migrate
+from survey.db.models import Unit, UnitLevel, pk
 from survey.demo import DemoSummary, load_demo
 from survey.settings import Settings, get_settings
 from tests.factories import World, build_world
@@ -161,3 +168,138 @@ def cli_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, url: str) -> I
         yield
     finally:
         get_settings.cache_clear()
+
+
+# --- Staff accounts (sign-in, sessions, access) ---------------------------------------------------------------
+
+STAFF_PASSWORD = "a long enough test password"
+CSRF_RE = re.compile(r'name="_csrf_token" value="([^"]+)"')
+
+
+@dataclass(frozen=True)
+class Account:
+    id: int
+    username: str
+    role: str
+    unit_id: int
+    password: str = STAFF_PASSWORD
+
+
+@dataclass(frozen=True)
+class StaffWorld:
+    """Two provinces. In the first: a district with a commune (the officer's and leader's scope) and a
+    sibling district outside it. Accounts: an admin of the first province, an officer and a leader of the
+    district, an officer of the sibling district, and an admin of the second province."""
+
+    root_id: int
+    district_id: int
+    commune_id: int
+    other_district_id: int
+    other_root_id: int
+    admin: Account
+    officer: Account
+    leader: Account
+    other_officer: Account
+    other_admin: Account
+
+
+def _staff_unit(s: Session, level_id: int, name: str, parent: Unit | None = None) -> Unit:
+    unit = Unit(
+        code=f"S{secrets.token_hex(4)}",
+        name_vi=f"Đơn vị {name}",
+        name_en=f"Unit {name}",
+        level_id=level_id,
+        parent_id=parent.id if parent else None,
+    )
+    s.add(unit)
+    s.flush()
+    unit.path = f"{parent.path if parent else '/'}{unit.id}/"
+    s.flush()
+    return unit
+
+
+def make_account(engine: Engine, role: str, unit_id: int, *, prefix: str = "u") -> Account:
+    """A fresh active account with ``STAFF_PASSWORD`` (a unique username), created as the CLI would."""
+    with Session(engine) as s:
+        user = create_user(
+            s,
+            username=f"{prefix}{secrets.token_hex(4)}",
+            password=STAFF_PASSWORD,
+            role=role,
+            unit_id=unit_id,
+            actor="test",
+        )
+        s.commit()
+        return Account(id=pk(user), username=user.username, role=user.role, unit_id=user.unit_id)
+
+
+@pytest.fixture(scope="session")
+def staff_world(engine: Engine) -> StaffWorld:
+    with Session(engine, expire_on_commit=False) as s:
+        level = UnitLevel(code=f"lv{secrets.token_hex(4)}", name_vi="Cấp", name_en="Level", depth=0)
+        s.add(level)
+        s.flush()
+        root = _staff_unit(s, pk(level), "tỉnh")
+        district = _staff_unit(s, pk(level), "huyện", root)
+        commune = _staff_unit(s, pk(level), "xã", district)
+        other_district = _staff_unit(s, pk(level), "huyện khác", root)
+        other_root = _staff_unit(s, pk(level), "tỉnh khác")
+        s.commit()
+    return StaffWorld(
+        root_id=pk(root),
+        district_id=pk(district),
+        commune_id=pk(commune),
+        other_district_id=pk(other_district),
+        other_root_id=pk(other_root),
+        admin=make_account(engine, "admin", pk(root), prefix="admin"),
+        officer=make_account(engine, "officer", pk(district), prefix="officer"),
+        leader=make_account(engine, "leader", pk(district), prefix="leader"),
+        other_officer=make_account(engine, "officer", pk(other_district), prefix="officer"),
+        other_admin=make_account(engine, "admin", pk(other_root), prefix="admin"),
+    )
+
+
+@contextmanager
+def staff_client(settings: Settings, engine: Engine, store: Store | None = None) -> Iterator[TestClient]:
+    """A client of an app whose sessions and sign-in counters live in ``store`` (a fresh MemoryStore)."""
+    app = create_app(settings, engine, session_store=store if store is not None else MemoryStore())
+    with TestClient(app=app, raise_server_exceptions=False) as c:
+        yield c
+
+
+@pytest.fixture()
+def memory_store() -> MemoryStore:
+    return MemoryStore()
+
+
+@pytest.fixture()
+def staff(settings: Settings, engine: Engine, memory_store: MemoryStore) -> Iterator[TestClient]:
+    """A browser on the staff pages, not signed in; its sessions live in the ``memory_store`` fixture."""
+    with staff_client(settings, engine, memory_store) as c:
+        yield c
+
+
+def csrf_token(html: str) -> str:
+    match = CSRF_RE.search(html)
+    assert match, "the page has no CSRF field"
+    return match.group(1)
+
+
+def sign_in(client: TestClient, account: Account | str, password: str | None = None, next_path: str = "") -> Any:
+    """Open the sign-in page, send the form with its CSRF token; returns the (unfollowed) response."""
+    username = account if isinstance(account, str) else account.username
+    if password is None:
+        password = account.password if isinstance(account, Account) else STAFF_PASSWORD
+    form = client.get("/login")
+    return client.post(
+        "/login",
+        data={"username": username, "password": password, "next": next_path, "_csrf_token": csrf_token(form.text)},
+        follow_redirects=False,
+    )
+
+
+def signed_in(client: TestClient, account: Account) -> str:
+    """Sign ``account`` in (asserting it worked); returns the CSRF token for the forms that follow."""
+    response = sign_in(client, account)
+    assert response.status_code == 303, response.text[:500]
+    return csrf_token(client.get("/staff").text)

@@ -67,6 +67,9 @@ def build_world(engine: Engine) -> World:
         fld = ProcedureField(code=_unique("f"), name_vi="Hộ tịch", name_en="Civil status")
         s.add_all([commune, other, fld])
         s.flush()
+        root.path = f"/{root.id}/"
+        commune.path = f"/{root.id}/{commune.id}/"
+        other.path = f"/{root.id}/{other.id}/"
         point = ServicePoint(
             unit_id=pk(commune),
             code=_unique("Q"),

@@ -273,3 +273,48 @@ class AuditLog(SQLModel, table=True):
     entity_id: str | None = Field(default=None, max_length=60)
     before: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
     after: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
+
+
+class ApiKey(SQLModel, table=True):
+    """A key a one-stop system or a BI tool uses on the JSON API, scoped to a unit subtree.
+
+    Only the SHA-256 of the secret is kept; ``prefix`` (shown in lists) tells keys apart. ``scopes`` is a
+    comma-separated subset of ``issue`` (receipt codes) and ``read`` (scores and waves).
+    """
+
+    __tablename__ = "api_key"
+
+    id: int | None = Field(default=None, primary_key=True)
+    prefix: str = Field(max_length=16, unique=True)
+    key_hash: str = Field(max_length=64, unique=True)
+    name: str = Field(max_length=120)
+    unit_id: int = Field(foreign_key="unit.id", description="the root of the subtree the key may act on")
+    scopes: str = Field(default="issue", max_length=60)
+    created_by: str = Field(max_length=120)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_used_on: date | None = None
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+    def allows(self, scope: str) -> bool:
+        return scope in {s.strip() for s in self.scopes.split(",")}
+
+
+class IssuedTransaction(SQLModel, table=True):
+    """A transaction a one-stop system asked about, so a repeated question gets the same answer.
+
+    ``ref_hash`` is an HMAC of the system's transaction reference under the platform's secret: the
+    dossier number itself is never stored. The receipt code of a selected transaction is derived from
+    the same HMAC, so it need not be kept either. The rows also count the wave's transactions as they
+    happen (a live frame).
+    """
+
+    __tablename__ = "issued_transaction"
+    __table_args__ = (sa.UniqueConstraint("wave_id", "ref_hash"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    wave_id: int = Field(foreign_key="wave.id", index=True)
+    ref_hash: str = Field(max_length=64)
+    unit_id: int = Field(foreign_key="unit.id", index=True)
+    field_id: int | None = Field(default=None, foreign_key="field.id")
+    selected: bool
+    asked_on: date

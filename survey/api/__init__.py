@@ -1,0 +1,1 @@
+"""The JSON API for one-stop systems and BI tools (authenticated with API keys)."""

@@ -1,0 +1,64 @@
+"""What the JSON API takes and returns (validated by pydantic; documented in the OpenAPI schema)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+UnitCode = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9._-]+$", description="a unit's code")]
+
+
+class TransactionRequest(BaseModel):
+    """One completed transaction at a one-stop counter: should its receipt carry a survey code?"""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    wave: str = Field(min_length=1, max_length=60, description="the survey wave's code", examples=["2026"])
+    unit: UnitCode
+    field: str | None = Field(
+        default=None, min_length=1, max_length=40, description="the procedure field's code (the stratum)"
+    )
+    transaction_ref: str = Field(
+        min_length=1,
+        max_length=200,
+        description="the one-stop system's reference of the transaction (a dossier number); only a keyed hash "
+        "of it is stored, and the same reference always gets the same answer",
+    )
+    qr: Literal["svg", "png"] | None = Field(default=None, description="also return the QR image (base64 for png)")
+
+
+class TransactionDecision(BaseModel):
+    selected: bool = Field(description="print a survey code on this receipt")
+    probability: float = Field(description="the stratum's planned selection probability")
+    repeated: bool = Field(description="this reference was asked about before: the first answer is repeated")
+    code: str | None = Field(default=None, description="the one-time code, printed as XXXX-XXXX-XXXX-XXXX")
+    url: str | None = Field(default=None, description="the address the QR code carries")
+    expires_on: date | None = None
+    qr_svg: str | None = None
+    qr_png_base64: str | None = None
+
+
+class BatchRequest(BaseModel):
+    """A batch of one-time codes to print on receipts or slips."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    wave: str = Field(min_length=1, max_length=60)
+    unit: UnitCode
+    field: str | None = Field(default=None, min_length=1, max_length=40)
+    count: int = Field(ge=1, le=1000, description="how many codes (at most 1000 per call)")
+
+
+class IssuedCode(BaseModel):
+    code: str
+    url: str
+
+
+class BatchResponse(BaseModel):
+    wave: str
+    unit: str
+    field: str | None
+    expires_on: date
+    codes: list[IssuedCode]
