@@ -13,7 +13,14 @@ from sqlalchemy.orm import Session
 from survey import codes
 from survey.api import issuing
 from survey.api.keys import Caller, authenticate
-from survey.api.schemas import BatchRequest, BatchResponse, IssuedCode, TransactionDecision, TransactionRequest
+from survey.api.schemas import (
+    BatchRequest,
+    BatchResponse,
+    IssuedCode,
+    TransactionDecision,
+    TransactionRequest,
+    problem_responses,
+)
 from survey.qr import qr_png, qr_svg
 from survey.settings import Settings
 
@@ -35,7 +42,13 @@ class IssuingController(Controller):
     security = ({"apiKey": []},)
     dependencies = {"caller": Provide(provide_caller, sync_to_thread=True)}  # noqa: RUF012
 
-    @post("/transactions", status_code=200, sync_to_thread=True, summary="Ask whether a transaction gets a code")
+    @post(
+        "/transactions",
+        status_code=200,
+        sync_to_thread=True,
+        summary="Ask whether a transaction gets a code",
+        responses=problem_responses(401, 403, 404, 409),
+    )
     def transaction(
         self,
         request: Request[Any, Any, Any],
@@ -72,7 +85,13 @@ class IssuingController(Controller):
                 result.qr_png_base64 = base64.b64encode(qr_png(url, box_size=4)).decode()
         return result
 
-    @post("/receipt-codes", status_code=201, sync_to_thread=True, summary="Issue a batch of codes for printing")
+    @post(
+        "/receipt-codes",
+        status_code=201,
+        sync_to_thread=True,
+        summary="Issue a batch of codes for printing",
+        responses=problem_responses(401, 403, 404, 409),
+    )
     def batch(
         self,
         request: Request[Any, Any, Any],

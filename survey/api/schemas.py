@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
+from litestar.openapi.datastructures import ResponseSpec
 from pydantic import BaseModel, ConfigDict, Field
 
 UnitCode = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9._-]+$", description="a unit's code")]
@@ -62,3 +63,27 @@ class BatchResponse(BaseModel):
     field: str | None
     expires_on: date
     codes: list[IssuedCode]
+
+
+class Problem(BaseModel):
+    """An error, as RFC 9457 problem details: ``detail`` says what went wrong in plain words."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    errors: list[dict[str, Any]] | None = Field(default=None, description="which fields are invalid, and why")
+
+
+def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """The error answers an operation can give, for the OpenAPI schema."""
+    meaning = {
+        401: "no API key, or an unknown or revoked one",
+        403: "the key may not do this (its scopes or its unit subtree)",
+        404: "no such wave, unit or field",
+        409: "not possible now (a closed wave, a unit outside the wave, a reference used for another stratum)",
+    }
+    return {
+        status: ResponseSpec(data_container=Problem, description=meaning[status], media_type="application/problem+json")
+        for status in statuses
+    }
