@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint typecheck install messages bench clean
+.PHONY: demo test lint typecheck install messages bench bench-http clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,16 +29,25 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-## Re-extract translatable strings and merge them into the vi and en catalogues.
+## Re-extract translatable strings and list those no catalogue of a locale translates yet
+## (survey/locales/<locale>/LC_MESSAGES/<area>.po: messages.po for the citizen side, one file per staff area).
 messages: $(STAMP)
+	mkdir -p var
 	$(BIN)/pybabel extract -F babel.cfg -k N_ -k _ --no-location -o var/messages.pot .
-	$(BIN)/pybabel update -i var/messages.pot -d survey/locales --no-location --omit-header
+	$(BIN)/python -c "from survey.i18n import report_missing; report_missing('var/messages.pot')"
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m benchmarks.bench_page_weight
 	$(BIN)/python -m benchmarks.bench_load_wave
 	$(BIN)/python -m benchmarks.bench_scoring
+	$(MAKE) bench-http
+
+## Load test of the citizen paths with wrk (installed with apt-get if missing, as .ci/run does for chromium).
+bench-http: $(STAMP)
+	@command -v wrk >/dev/null 2>&1 || { echo "installing wrk for the load test"; apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk >/dev/null; }
+	$(BIN)/python -m benchmarks.bench_http
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -26,6 +26,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from survey.api.controllers import IssuingController
+from survey.api.read import ReadController
 from survey.auth.csrf import csrf_config
 from survey.auth.guards import LoginRequired, login_url
 from survey.auth.sessions import STORE_NAME, session_config
@@ -35,7 +36,15 @@ from survey.db import guards
 from survey.db.engine import make_engine
 from survey.errors import GoneError, NotFoundError, ServiceUnavailableError, SipasError
 from survey.i18n import N_
+from survey.integrity.controllers import FlagsController
+from survey.leader.board import start_refresher, stop_refresher
+from survey.leader.controllers import MicrodataController, ResultsController
+from survey.officer.apikeys.controllers import ApiKeysController
 from survey.officer.controllers import AuthController, StaffController, UsersController
+from survey.officer.designer.controllers import DesignerController
+from survey.officer.qr.controllers import PrintController
+from survey.officer.units.controllers import FieldsController, PointsController, UnitsController
+from survey.officer.waves.controllers import WavesController
 from survey.settings import PROJECT_ROOT, Settings, get_settings
 from survey.web import page
 
@@ -188,9 +197,20 @@ def create_app(
         route_handlers=[
             CitizenController,
             IssuingController,
+            ReadController,
             AuthController,
             StaffController,
             UsersController,
+            ResultsController,
+            MicrodataController,
+            DesignerController,
+            PrintController,
+            FlagsController,
+            UnitsController,
+            PointsController,
+            FieldsController,
+            WavesController,
+            ApiKeysController,
             healthz,
             create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False),
         ],
@@ -216,6 +236,7 @@ def create_app(
         },
         openapi_config=openapi_config(),
         request_max_body_size=256 * 1024,
-        on_shutdown=[_dispose],
+        on_startup=[start_refresher],
+        on_shutdown=[stop_refresher, _dispose],
         debug=False,
     )

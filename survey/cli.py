@@ -695,4 +695,5 @@ def plan(
 
 
 # Commands kept in their own modules register themselves on ``main`` when imported.
+import survey.cli_integrity  # noqa: E402, F401
 from survey import cli_fieldwork  # noqa: E402, F401

@@ -6,7 +6,8 @@ definition for each channel that has a denominator:
 * per stratum, receipt responses / receipt codes issued (codes are the "invitations");
 * per unit, all kept responses / transactions in the frame (the unit's population in the wave).
 
-Flagged responses are counted apart and not towards a quota; they are never deleted.
+Flagged responses (other than those an officer cleared) are counted apart and not towards a quota;
+they are never deleted.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from survey.db.models import (
     Wave,
 )
 from survey.errors import NotFoundError
+from survey.integrity.flags import HEADLINE
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,8 +135,10 @@ def wave_progress(
         .order_by(col(Unit.code), col(ProcedureField.code))
     ).all()
     in_subtree = select(col(Unit.id)).where(col(Unit.path).startswith(unit_path))
-    kept = func.sum(case((col(Response.flags) == 0, 1), else_=0))
-    receipt = func.sum(case(((col(Response.channel) == int(Channel.receipt)) & (col(Response.flags) == 0), 1), else_=0))
+    kept = func.sum(case((col(Response.flags).in_(HEADLINE), 1), else_=0))
+    receipt = func.sum(
+        case(((col(Response.channel) == int(Channel.receipt)) & col(Response.flags).in_(HEADLINE), 1), else_=0)
+    )
     responses = {
         (int(u), -1 if f is None else int(f)): (int(k or 0), int(n or 0) - int(k or 0), int(r or 0))
         for u, f, k, n, r in session.execute(

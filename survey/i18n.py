@@ -78,3 +78,19 @@ def template_context(locale: str) -> dict[str, Any]:
 def N_(message: str) -> str:
     """Mark a message for extraction; it is translated where it is shown."""
     return message
+
+
+def report_missing(pot_path: str) -> None:
+    """Print, per locale, the extracted message ids that none of its catalogues translates (``make messages``)."""
+    with open(pot_path, "rb") as fh:
+        template = read_po(fh)
+    for locale in LOCALES:
+        known: set[str] = set()
+        for po in (LOCALE_DIR / locale / "LC_MESSAGES").glob("*.po"):
+            with po.open("rb") as fh:
+                # English ids read as English: an empty English translation is fine, a missing entry is not
+                known.update(str(m.id) for m in read_po(fh) if m.id and (m.string or locale == "en"))
+        missing = [str(m.id) for m in template if m.id and isinstance(m.id, str) and m.id not in known]
+        print(f"{locale}: {len(missing)} untranslated")
+        for message in missing:
+            print(f"  {message!r}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,8 +26,19 @@ from scoring.design import Design
 from scoring.indices import Estimate, IndexLayout, Scorecard, scorecard
 from scoring.league import League, league
 from survey.citizen.services import spec_of
-from survey.db.models import FrameCount, QuestionnaireVersion, Quota, Response, Unit, UnitLevel, Wave
+from survey.db.models import (
+    Channel,
+    FrameCount,
+    ProcedureField,
+    QuestionnaireVersion,
+    Quota,
+    Response,
+    Unit,
+    UnitLevel,
+    Wave,
+)
 from survey.errors import NotFoundError
+from survey.integrity.flags import HEADLINE
 from survey.questionnaire import Spec
 from survey.results import WaveArrays, load_wave
 
@@ -115,6 +126,16 @@ def _freshness(session: Session, wave: Wave) -> tuple[int, int, int]:
     return int(count or 0), int(newest or 0), wave.revision
 
 
+def wave_freshness(engine: Engine, *, wave_code: str) -> tuple[int, int, int] | None:
+    """What a cached score of ``wave_code`` depends on (count, newest id, revision), or None for no such wave.
+
+    For a background refresher: one indexed query that tells whether a wave's scores are stale.
+    """
+    with Session(engine) as session:
+        wave = session.scalars(select(Wave).where(col(Wave.code) == wave_code)).first()
+        return None if wave is None else _freshness(session, wave)
+
+
 def mark_responses_changed(session: Session, *, wave_id: int) -> None:
     """Call in the transaction that changes stored responses (flags, corrections): scores recompute."""
     session.execute(update(Wave).where(col(Wave.id) == wave_id).values(revision=col(Wave.revision) + 1))
@@ -133,8 +154,14 @@ def wave_scores(
     rank_method: str = "bootstrap",
     include_flagged: bool = False,
     weighting: str = "frame",
+    channel: str = "all",
+    field: str | None = None,
 ) -> WaveScores:
     """The scorecard and league table of every unit of ``level`` in a wave (cached until new responses).
+
+    ``channel="receipt"`` keeps only receipt-backed responses (``"all"``, the default, keeps every channel);
+    ``field`` (a procedure field's code) keeps only that field's responses. Both filter the loaded arrays
+    before scoring and are part of the cache key.
 
     ``weighting="frame"`` weights each response by N_h / r_h (transactions over responses in its stratum,
     a procedure field of a unit) with a finite population correction, when the wave's quotas or the
@@ -144,7 +171,10 @@ def wave_scores(
         raise ValueError("weighting must be 'frame' or 'equal'")
     if scope not in ("own", "subtree"):
         raise ValueError("scope must be 'own' or 'subtree'")
+    if channel not in CHANNEL_FILTERS:
+        raise ValueError(f"channel must be one of {CHANNEL_FILTERS}")
     with Session(engine) as session:
+        field_id = _field_id(session, field)
         wave = session.scalars(select(Wave).where(col(Wave.code) == wave_code)).first()
         if wave is None or wave.id is None:
             raise NotFoundError(f"No wave with code '{wave_code}'.")
@@ -174,8 +204,42 @@ def wave_scores(
     options = (level, scope, measure, aggregation, min_n, goal, rank_method, include_flagged)
     frame_key = hash(tuple(sorted(populations.items())))
     return _cached(
-        ("scores", wave_id, freshness, weighting, frame_key, *options),
-        lambda: _compute(arrays, spec, wave_code, units, all_paths, *options, populations),
+        ("scores", wave_id, freshness, weighting, frame_key, channel, field_id, *options),
+        lambda: _compute(
+            _filtered(arrays, channel, field_id), spec, wave_code, units, all_paths, *options, populations
+        ),
+    )
+
+
+CHANNEL_FILTERS = ("all", "receipt")
+
+
+def _field_id(session: Session, field: str | None) -> int | None:
+    """The id of the procedure field coded ``field`` (None for no filter); 404 for an unknown code."""
+    if field is None:
+        return None
+    found = session.scalars(select(col(ProcedureField.id)).where(col(ProcedureField.code) == field)).first()
+    if found is None:
+        raise NotFoundError(f"No procedure field '{field}'.")
+    return int(found)
+
+
+def _filtered(arrays: WaveArrays, channel: str, field_id: int | None) -> WaveArrays:
+    """The responses of one channel group and field (the arrays themselves when there is no filter)."""
+    if channel == "all" and field_id is None:
+        return arrays
+    keep = np.ones(arrays.n, dtype=bool)
+    if channel == "receipt":
+        keep &= arrays.channel == int(Channel.receipt)
+    if field_id is not None:
+        keep &= arrays.field_id == field_id
+    return replace(
+        arrays,
+        unit_id=arrays.unit_id[keep],
+        field_id=arrays.field_id[keep],
+        channel=arrays.channel[keep],
+        flags=arrays.flags[keep],
+        answers=arrays.answers[keep],
     )
 
 
@@ -247,7 +311,7 @@ def _compute(
     include_flagged: bool,
     populations: dict[tuple[int, int], int],
 ) -> WaveScores:
-    keep = np.ones(arrays.n, dtype=bool) if include_flagged else arrays.flags == 0
+    keep = np.ones(arrays.n, dtype=bool) if include_flagged else np.isin(arrays.flags, HEADLINE)
     unit_id = arrays.unit_id[keep]
     field_id = arrays.field_id[keep]
     answers = arrays.answers[keep]

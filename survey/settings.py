@@ -56,6 +56,31 @@ class Settings(BaseSettings):
     login_lockout_minutes: int = Field(
         default=15, ge=1, description="Failures are counted over this long, and a lock lasts this long."
     )
+    public_rate_limit_per_minute: int = Field(
+        default=60,
+        ge=0,
+        description="Requests to the survey pages (/r/..., /c/...) one client address may make a minute (0: no "
+        "limit). Counted in the session store, so several app processes share the count when it is Redis.",
+    )
+    rate_limit_exempt: list[str] = Field(
+        default_factory=lambda: ["127.0.0.0/8", "::1/128"],
+        description="Networks never rate-limited: the machine itself (load tests, health checks). Behind a reverse "
+        "proxy on this machine the client address comes from X-Forwarded-For; a proxy that does not send it makes "
+        "every request look local: set [] then.",
+    )
+    min_completion_seconds: float = Field(
+        default=8.0,
+        ge=0,
+        description="A survey sent sooner than this after its page opened is flagged 'too fast' (for a "
+        "questionnaire of min_completion_reference_items items; scaled by item count, at least 1 s).",
+    )
+    min_completion_reference_items: int = Field(default=30, ge=1)
+    opening_hours: str = Field(
+        default="07:00-17:30", description="Service points' opening hours (local time); responses outside are flagged."
+    )
+    opening_weekdays: list[int] = Field(
+        default_factory=lambda: [0, 1, 2, 3, 4], description="Open days, 0 = Monday .. 6 = Sunday."
+    )
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

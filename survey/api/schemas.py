@@ -80,7 +80,7 @@ def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
     meaning = {
         401: "no API key, or an unknown or revoked one",
         403: "the key may not do this (its scopes or its unit subtree)",
-        404: "no such wave, unit or field",
+        404: "no such wave, unit, field or level",
         409: "not possible now (a closed wave, a unit outside the wave, a reference used for another stratum)",
     }
     return {

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
+import anyio.to_thread
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
@@ -16,10 +18,12 @@ from litestar.response import Redirect, Template
 from sqlalchemy.orm import Session
 
 from survey import codes
+from survey.auth.sessions import STORE_NAME
 from survey.citizen import services
-from survey.citizen.forms import FieldError, ParsedAnswers, field_name, parse_answers
+from survey.citizen.forms import HONEYPOT_FIELD, FieldError, ParsedAnswers, field_name, parse_answers
 from survey.citizen.services import AlreadyReceived, SurveyTarget
 from survey.i18n import N_
+from survey.integrity import citizen as integrity
 from survey.settings import Settings
 from survey.web import page, request_locale
 
@@ -40,25 +44,44 @@ class CitizenController(Controller):
             return Redirect(f"/r/{compact or quote(code.strip()[:40], safe='')}", status_code=303)
         return page(request, "citizen/home.html", settings=_settings(request))
 
-    @get("/r/{code:str}", sync_to_thread=True)
+    @get("/r/{code:str}", guards=[integrity.public_rate_limit], sync_to_thread=True)
     def receipt_page(self, request: AnyRequest, code: FromPath[str], db: Db) -> Template:
         return _survey_page(request, services.resolve_receipt(db, raw_code=code, today=_today(request)))
 
-    @post("/r/{code:str}", sync_to_thread=True)
+    @post("/r/{code:str}", guards=[integrity.public_rate_limit], sync_to_thread=True)
     def receipt_submit(self, request: AnyRequest, code: FromPath[str], data: Form, db: Db) -> Template | Redirect:
         return _survey_submit(
             request, db, lambda: services.resolve_receipt(db, raw_code=code, today=_today(request)), data
-        )
+        )[0]
 
-    @get("/c/{token:str}", sync_to_thread=True)
+    @get("/c/{token:str}", guards=[integrity.public_rate_limit], sync_to_thread=True)
     def counter_page(self, request: AnyRequest, token: FromPath[str], db: Db) -> Template:
-        return _survey_page(request, services.resolve_counter(db, token=token, today=_today(request)))
+        response = _survey_page(request, services.resolve_counter(db, token=token, today=_today(request)))
+        _keep_device_cookie(request, response)
+        return response
 
-    @post("/c/{token:str}", sync_to_thread=True)
-    def counter_submit(self, request: AnyRequest, token: FromPath[str], data: Form, db: Db) -> Template | Redirect:
-        return _survey_submit(
-            request, db, lambda: services.resolve_counter(db, token=token, today=_today(request)), data
+    @post("/c/{token:str}", guards=[integrity.public_rate_limit])
+    async def counter_submit(
+        self, request: AnyRequest, token: FromPath[str], data: Form, db: Db
+    ) -> Template | Redirect:
+        # One rating per device, counter and day: a second one is stored with the REPEAT_DEVICE flag (not refused).
+        marker = _device_marker(request, token)
+        store = request.app.stores.get(STORE_NAME)
+        repeat = marker is not None and await store.exists(marker)
+        response, stored = await anyio.to_thread.run_sync(
+            lambda: _survey_submit(
+                request,
+                db,
+                lambda: services.resolve_counter(db, token=token, today=_today(request)),
+                data,
+                repeat_device=repeat,
+            )
         )
+        if stored and marker is not None:
+            await store.set(marker, b"1", expires_in=integrity.DEVICE_MARKER_TTL_S)
+        if isinstance(response, Redirect):
+            _keep_device_cookie(request, response)
+        return response
 
     @get("/thanks", sync_to_thread=False)
     def thanks(self, request: AnyRequest) -> Template:
@@ -106,8 +129,14 @@ def _survey_page(
 
 
 def _survey_submit(
-    request: AnyRequest, db: Session, resolve: Callable[[], SurveyTarget], data: dict[str, Any]
-) -> Template | Redirect:
+    request: AnyRequest,
+    db: Session,
+    resolve: Callable[[], SurveyTarget],
+    data: dict[str, Any],
+    *,
+    repeat_device: bool = False,
+) -> tuple[Template | Redirect, bool]:
+    """The page to answer with, and whether a new response was stored."""
     settings = _settings(request)
     locale = request_locale(request, settings)
     target = resolve()
@@ -125,20 +154,24 @@ def _survey_submit(
     except codes.ExpiredToken:
         # Keep what they chose and let them send it again with a fresh token.
         stale = ParsedAnswers(parsed.answers, parsed.comment, (), parsed.kept)
-        return _survey_page(
-            request,
-            target,
-            parsed=stale,
-            notice=N_("This page was open for a long time. Please check your answers and send them again."),
-            status_code=400,
-        )
+        notice = N_("This page was open for a long time. Please check your answers and send them again.")
+        return _survey_page(request, target, parsed=stale, notice=notice, status_code=400), False
     except codes.BadToken:
         tampered = FieldError(None, N_("This form could not be checked. Please send your answers again."))
         bad = ParsedAnswers(parsed.answers, parsed.comment, (tampered, *parsed.errors), parsed.kept)
-        return _survey_page(request, target, parsed=bad, status_code=400)
+        return _survey_page(request, target, parsed=bad, status_code=400), False
     if not parsed.ok:
-        return _survey_page(request, target, parsed=parsed, status_code=400)
+        return _survey_page(request, target, parsed=parsed, status_code=400), False
+    # Suspect answers are stored with a flag, never refused: see survey/integrity/flags.py.
+    honeypot = data.get(HONEYPOT_FIELD)
+    flags = integrity.submission_flags(
+        honeypot=honeypot if isinstance(honeypot, str) else " ".join(map(str, honeypot or [])),
+        elapsed_s=time.time() - token.issued_at,
+        needed_s=integrity.min_seconds(target.spec, settings),
+        repeat_device=repeat_device,
+    )
     # AlreadyReceived: the same page sent twice; the first copy is stored, so thank them again.
+    stored = False
     with contextlib.suppress(AlreadyReceived):
         services.submit(
             db,
@@ -148,5 +181,23 @@ def _survey_submit(
             submission_key=token.submission_key,
             now=datetime.now(UTC),
             bucket_minutes=settings.time_bucket_minutes,
+            flags=flags,
         )
-    return Redirect(f"/thanks?lang={locale}", status_code=303)
+        stored = True
+    return Redirect(f"/thanks?lang={locale}", status_code=303), stored
+
+
+def _device_marker(request: AnyRequest, counter_token: str) -> str | None:
+    """The store key for "this device rated this counter today", or None when the browser has no valid cookie."""
+    settings = _settings(request)
+    device = integrity.device_id(settings.secret_key, request.cookies.get(integrity.DEVICE_COOKIE))
+    if device is None:
+        return None
+    return integrity.device_marker(settings.secret_key, device, counter_token, settings.today())
+
+
+def _keep_device_cookie(request: AnyRequest, response: Template | Redirect) -> None:
+    """Give the browser a signed random device id if it has none (or a forged one)."""
+    settings = _settings(request)
+    if integrity.device_id(settings.secret_key, request.cookies.get(integrity.DEVICE_COOKIE)) is None:
+        response.cookies.append(integrity.device_cookie(integrity.new_device_cookie(settings.secret_key), settings))

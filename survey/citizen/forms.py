@@ -11,7 +11,8 @@ from survey.i18n import N_
 from survey.questionnaire import NOT_ANSWERED, NOT_APPLICABLE, Item, Spec
 
 NA_VALUE = "na"
-CONTROL_FIELDS = frozenset({"token", "lang"})
+HONEYPOT_FIELD = "contact_note"  # hidden from people; see templates/citizen/survey.html
+CONTROL_FIELDS = frozenset({"token", "lang", HONEYPOT_FIELD})
 
 
 def field_name(item: Item) -> str:

@@ -178,8 +178,12 @@ def submit(
     submission_key: str,
     now: datetime,
     bucket_minutes: int,
+    flags: int = 0,
 ) -> None:
     """Store one response, spending its receipt code in the same transaction.
+
+    ``flags`` are the integrity flags it earned (``survey.integrity.flags``): a suspect response is stored
+    flagged, never dropped.
 
     Raises ``CodeAlreadyUsed`` when the code was spent before (by another submission, perhaps at the
     same moment), ``AlreadyReceived`` when this very page was stored already; nothing is written then.
@@ -194,7 +198,7 @@ def submit(
         "submitted_at": bucket(now, bucket_minutes),
         "answers": answers,
         "comment": comment,
-        "flags": 0,
+        "flags": int(flags),
         "submission_key": submission_key,
     }
     try:

@@ -21,6 +21,7 @@ from survey.cli import main
 from survey.db.models import Channel, IssuedTransaction, ProcedureField, Quota, ReceiptCode, Response, Wave
 from survey.demo import CURRENT_WAVE
 from survey.fieldwork import WaveProgress, elapsed_share, wave_progress
+from survey.integrity.flags import HEADLINE
 from survey.plans import plan_wave, save_plan
 from survey.scores import _design
 from survey.simulate import simulate_arrivals
@@ -51,7 +52,7 @@ def _counts(engine: Engine) -> dict[tuple[int, int], tuple[int, int, int]]:
         out: dict[tuple[int, int], list[int]] = {}
         for unit, fld, channel in s.execute(
             select(col(Response.unit_id), col(Response.field_id), col(Response.channel)).where(
-                col(Response.wave_id) == wave_id, col(Response.flags) == 0
+                col(Response.wave_id) == wave_id, col(Response.flags).in_(HEADLINE)
             )
         ):
             row = out.setdefault((unit, fld if fld is not None else -1), [0, 0, 0])
@@ -185,3 +186,36 @@ def test_without_a_frame_every_response_weighs_the_same() -> None:
     assert label == "equal" and diag is None
     _, label, _ = _design(unit, fld, strata, {(1, 10): 5})
     assert label.startswith("equal (the frame misses")
+
+
+def test_flagged_responses_leave_the_headline_and_cleared_ones_come_back(planned: tuple[Engine, str]) -> None:
+    from survey.integrity.flags import Flag
+    from survey.scores import mark_responses_changed, wave_scores
+
+    engine, _ = planned
+    with Session(engine) as s:
+        wave = s.scalars(select(Wave).where(col(Wave.code) == CURRENT_WAVE)).one()
+        ids = s.scalars(
+            select(col(Response.id)).where(col(Response.wave_id) == wave.id, col(Response.flags) == 0).limit(7)
+        ).all()
+    assert len(ids) == 7
+
+    def set_flags(value: int) -> None:
+        with Session(engine) as s, s.begin():
+            s.execute(Response.__table__.update().where(Response.__table__.c.id.in_(ids)).values(flags=value))  # type: ignore[attr-defined]
+            mark_responses_changed(s, wave_id=int(wave.id or 0))
+
+    base = wave_scores(engine, wave_code=CURRENT_WAVE, level="district").responses
+    before = _progress(engine)
+    achieved, flagged = before.achieved, sum(s.flagged for s in before.strata)
+    set_flags(int(Flag.TOO_FAST))
+    assert wave_scores(engine, wave_code=CURRENT_WAVE, level="district").responses == base - 7
+    after = _progress(engine)
+    moved = sum(s.flagged for s in after.strata) - flagged
+    assert moved > 0 and after.achieved == achieved - moved  # flagged ones no longer count towards quotas
+    set_flags(int(Flag.REVIEWED_OK))  # an officer looked and cleared them
+    assert wave_scores(engine, wave_code=CURRENT_WAVE, level="district").responses == base
+    assert _progress(engine).achieved == achieved
+    set_flags(int(Flag.TOO_FAST | Flag.CONFIRMED))
+    assert wave_scores(engine, wave_code=CURRENT_WAVE, level="district").responses == base - 7
+    set_flags(0)

@@ -20,6 +20,7 @@ from survey.cli import main
 from survey.db.models import FrameCount, Quota, Response, Unit, Wave
 from survey.demo import CURRENT_WAVE, DemoSummary
 from survey.errors import NotFoundError
+from survey.integrity.flags import HEADLINE
 from survey.scores import mark_responses_changed, wave_scores
 from tests.conftest import cli_settings
 
@@ -32,7 +33,7 @@ def _criterion_rows(engine: Engine) -> tuple[np.ndarray, np.ndarray, np.ndarray]
         wave = s.scalars(select(Wave).where(col(Wave.code) == CURRENT_WAVE)).one()
         rows = s.execute(
             select(col(Response.unit_id), col(Response.answers)).where(
-                col(Response.wave_id) == wave.id, col(Response.flags) == 0
+                col(Response.wave_id) == wave.id, col(Response.flags).in_(HEADLINE)
             )
         ).all()
     units = np.array([r[0] for r in rows])
@@ -85,7 +86,7 @@ def test_frame_weights_are_transactions_over_responses_per_stratum(demo_db: Demo
         }
         rows = s.execute(
             select(col(Response.unit_id), col(Response.field_id), col(Response.answers)).where(
-                col(Response.wave_id) == wave.id, col(Response.flags) == 0
+                col(Response.wave_id) == wave.id, col(Response.flags).in_(HEADLINE)
             )
         ).all()
     responses: dict[tuple[int, int | None], int] = defaultdict(int)

@@ -1,0 +1,42 @@
+"""``sipas integrity scan WAVE``: flag suspect responses of a wave (kept, never deleted)."""
+
+from __future__ import annotations
+
+import click
+from sqlalchemy.orm import Session
+
+from survey.cli import _engine, _settings, main
+from survey.errors import SipasError
+
+
+@main.group()
+def integrity() -> None:
+    """Integrity of ratings: detect stuffed or automated responses."""
+
+
+@integrity.command("scan")
+@click.argument("wave_code")
+def integrity_scan(wave_code: str) -> None:
+    """Flag bursts, answers outside opening hours and repeated identical answers in WAVE_CODE; report jumps."""
+    from survey.integrity.services import scan_wave
+
+    settings = _settings()
+    engine = _engine(settings)
+    try:
+        with Session(engine) as session, session.begin():
+            result = scan_wave(session, wave_code=wave_code, settings=settings, actor="cli")
+    except (SipasError, ValueError) as exc:
+        raise click.ClickException(getattr(exc, "message", None) or str(exc)) from None
+    finally:
+        engine.dispose()
+    click.echo(
+        f"Wave {result.wave_code}: {result.responses} responses scanned, flags changed on {result.changed}, "
+        f"{result.reviewed_kept} cleared by review left alone"
+    )
+    for reason, count in result.by_reason.items():
+        click.echo(f"  {reason.lower():18} {count:>8}")
+    for jump in result.jumps:
+        click.echo(
+            f"  jump: unit {jump.unit_code} week of {jump.week_start}: {jump.p1:.0%} (n={jump.n1}) -> "
+            f"{jump.p2:.0%} (n={jump.n2}), z={jump.z:.1f}, p={jump.p_value:.1g}"
+        )

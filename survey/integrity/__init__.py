@@ -1,0 +1,6 @@
+"""Integrity of ratings: flags on stored responses, their detection, and their review by officers.
+
+Nothing here deletes a response. Suspicious ones are stored with a flag (``flags.Flag``); headline
+indices leave flagged responses out, the sensitivity view shows what that changes, and an officer
+confirms or clears each flag (audited).
+"""

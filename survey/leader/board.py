@@ -1,0 +1,169 @@
+"""The leader pages' score board: the last computed results, served at once, refreshed in the background.
+
+A page asks the board for a result by key (a wave's scores with their options, a wave's fieldwork
+progress...). The first request computes it; every later one gets the stored result without touching
+the responses. A background thread (started with the app, see `start_refresher`) checks each stored
+result's wave every few seconds with one indexed query (`survey.scores.wave_freshness`) and recomputes
+the results whose wave has new or changed responses, then swaps them in: recomputation never happens
+on the request path, and a page shows the previous result (with its "computed at" time) meanwhile.
+Results not asked for within ``keep_for`` seconds are dropped, so the refresher only works for pages
+people read.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine
+
+from survey.scores import wave_freshness
+
+log = logging.getLogger("sipas.leader")
+T = TypeVar("T")
+
+
+@dataclass
+class _Entry:
+    wave_code: str
+    compute: Callable[[], Any]
+    value: Any
+    version: tuple[int, int, int] | None
+    computed_at: float
+    used_at: float
+    max_age: float | None
+
+
+class Board:
+    """Stored results by key, each tied to the wave whose responses it depends on."""
+
+    def __init__(self, engine: Engine, *, max_entries: int = 256, keep_for: float = 3600.0) -> None:
+        self.engine = engine
+        self.max_entries = max_entries
+        self.keep_for = keep_for
+        self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
+        self._lock = threading.Lock()
+        self._computing = threading.RLock()  # one computation at a time: a burst of pages cannot pile them up
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def get(self, key: Hashable, compute: Callable[[], T], *, wave_code: str, max_age: float | None = None) -> T:
+        """The stored result for ``key``; computed now (and stored) only the first time it is asked for."""
+        now = time.monotonic()
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                entry.used_at = now
+                self._entries.move_to_end(key)
+                value: T = entry.value
+                return value
+        with self._computing:
+            with self._lock:  # another request may have computed it while this one waited
+                entry = self._entries.get(key)
+                if entry is not None:
+                    found: T = entry.value
+                    return found
+            version = wave_freshness(self.engine, wave_code=wave_code)
+            value = compute()
+        with self._lock:
+            self._entries[key] = _Entry(wave_code, compute, value, version, time.monotonic(), now, max_age)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+        return value
+
+    def computed_at(self, key: Hashable) -> float | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            return None if entry is None else entry.computed_at
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)
+
+    def refresh(self) -> int:
+        """Recompute the stored results whose wave changed (or that are older than their ``max_age``).
+
+        Returns how many were recomputed. Called by the background thread; safe to call from a test.
+        """
+        now = time.monotonic()
+        with self._lock:
+            for key in [k for k, e in self._entries.items() if now - e.used_at > self.keep_for]:
+                del self._entries[key]
+            items = list(self._entries.items())
+        versions: dict[str, tuple[int, int, int] | None] = {}
+        done = 0
+        for key, entry in items:
+            if self._stop.is_set():
+                break
+            if entry.wave_code not in versions:
+                versions[entry.wave_code] = wave_freshness(self.engine, wave_code=entry.wave_code)
+            version = versions[entry.wave_code]
+            too_old = entry.max_age is not None and now - entry.computed_at > entry.max_age
+            if version == entry.version and not too_old:
+                continue
+            try:
+                with self._computing:
+                    value = entry.compute()
+            except Exception:  # a wave deleted or a questionnaire changed: forget the result, keep going
+                log.exception("could not refresh %r; dropped", key)
+                with self._lock:
+                    self._entries.pop(key, None)
+                continue
+            with self._lock:
+                if key in self._entries:
+                    entry.value, entry.version, entry.computed_at = value, version, time.monotonic()
+            done += 1
+        return done
+
+    def start(self, interval: float) -> None:
+        """Refresh every ``interval`` seconds in a daemon thread, until `stop`."""
+        if self._thread is not None:
+            return
+        self._stop.clear()
+
+        def loop() -> None:
+            while not self._stop.wait(interval):
+                try:
+                    self.refresh()
+                except Exception:
+                    log.exception("score refresher: a round failed")
+
+        self._thread = threading.Thread(target=loop, name="sipas-score-refresher", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+
+BOARD_STATE = "leader_board"
+REFRESH_SECONDS = 10.0
+
+
+def board_of(state: Any) -> Board:
+    """The app's board (made on first use if the startup hook did not run, e.g. in a bare test app)."""
+    board = state.get(BOARD_STATE) if hasattr(state, "get") else None
+    if board is None:
+        board = Board(state.engine)
+        state[BOARD_STATE] = board
+    assert isinstance(board, Board)
+    return board
+
+
+def start_refresher(app: Any) -> None:
+    """``on_startup`` hook: the app's board and its background refresher."""
+    board_of(app.state).start(REFRESH_SECONDS)
+
+
+def stop_refresher(app: Any) -> None:
+    """``on_shutdown`` hook."""
+    board = app.state.get(BOARD_STATE)
+    if isinstance(board, Board):
+        board.stop()

@@ -1,0 +1,1 @@
+"""The questionnaire designer (officer workspace): drafts, edits, previews, publication."""

@@ -1,0 +1,1 @@
+"""Printed material: counter QR posters and receipt-code slips (officer workspace)."""

@@ -1,0 +1,337 @@
+"""Units, service points, fields and the import of units: HTML workflows, and the import service itself."""
+
+from __future__ import annotations
+
+import io
+import secrets
+
+import pytest
+from litestar.testing import TestClient
+from openpyxl import Workbook
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from survey.auth.services import Principal, load_principal, session_fingerprint
+from survey.db.models import AuditLog, ProcedureField, ServicePoint, Unit, UnitLevel, User
+from survey.officer.units import imports
+from tests.access.workspace import fresh_point, fresh_unit
+from tests.conftest import StaffWorld, csrf_token, signed_in
+
+
+def _unit(engine: Engine, unit_id: int) -> Unit:
+    with Session(engine) as s:
+        unit = s.get(Unit, unit_id)
+        assert unit is not None
+        return unit
+
+
+def _level_code(engine: Engine, unit_id: int) -> str:
+    with Session(engine) as s:
+        unit = s.get(Unit, unit_id)
+        assert unit is not None
+        level = s.get(UnitLevel, unit.level_id)
+        assert level is not None
+        return level.code
+
+
+def _principal(engine: Engine, user_id: int) -> Principal:
+    with Session(engine) as s:
+        user = s.get(User, user_id)
+        assert user is not None
+        principal = load_principal(s, user_id=user_id, fingerprint=session_fingerprint(user.password_hash))
+        assert principal is not None
+        return principal
+
+
+def _units_with(engine: Engine, codes: list[str]) -> list[Unit]:
+    with Session(engine) as s:
+        return list(s.scalars(select(Unit).where(col(Unit.code).in_(codes))))
+
+
+def _latest_audit(engine: Engine, action: str) -> AuditLog:
+    with Session(engine) as s:
+        entry = s.scalars(
+            select(AuditLog).where(col(AuditLog.action) == action).order_by(col(AuditLog.id).desc())
+        ).first()
+        assert entry is not None
+        return entry
+
+
+def _csv(rows: list[list[str]], *, bom: bool = True, sep: str = ",") -> bytes:
+    text = "\r\n".join(sep.join(r) for r in rows) + "\r\n"
+    return (b"\xef\xbb\xbf" if bom else b"") + text.encode("utf-8")
+
+
+# --- import: the whole workflow through the page -----------------------------------------------------------
+
+
+def test_an_officer_imports_a_unit_tree_from_a_vietnamese_csv(
+    staff: TestClient, staff_world: StaffWorld, engine: Engine
+) -> None:
+    token = signed_in(staff, staff_world.officer)
+    district = _unit(engine, staff_world.district_id)
+    level = _level_code(engine, staff_world.district_id)
+    tag = secrets.token_hex(3).upper()
+    ward, hamlet, extra = f"PW{tag}", f"KP{tag}", f"XA{tag}"
+    body = _csv(
+        [
+            ["Mã đơn vị", "Tên đơn vị", "Tên tiếng Anh", "Mã cấp", "Mã đơn vị cha", "Loại", "Ghi chú"],
+            [hamlet, "Khu phố 1", "", level, ward, "khu phố", "cha ở dòng sau"],  # its parent comes later
+            [ward, "Phường Hiệp Ninh", "Hiep Ninh Ward", level, district.code, "phường", ""],
+            [extra, "Xã Thạnh Tân", "Thanh Tan Commune", level, district.code, "", ""],
+        ],
+        sep=";",
+    )
+    page = staff.get("/staff/units/import")
+    assert page.status_code == 200 and 'enctype="multipart/form-data"' in page.text
+    done = staff.post(
+        "/staff/units/import",
+        data={"_csrf_token": csrf_token(page.text), "kind": "units"},
+        files={"file": ("don_vi.csv", body, "text/csv")},
+    )
+    assert done.status_code == 200, done.text[:500]
+    assert str(done.url).endswith("/staff/units?imported=3&kind=units")
+    assert "Đã nhập 3 đơn vị." in done.text
+    assert "Phường Hiệp Ninh" in done.text and "Khu phố 1" in done.text
+    made = {u.code: u for u in _units_with(engine, [ward, hamlet, extra])}
+    assert set(made) == {ward, hamlet, extra}
+    assert made[ward].path == f"{district.path}{made[ward].id}/"
+    assert made[hamlet].path == f"{made[ward].path}{made[hamlet].id}/"
+    assert made[hamlet].name_en == "Khu phố 1"  # no English name: the Vietnamese one
+    assert made[ward].kind == "phường" and made[extra].kind is None
+    entry = _latest_audit(engine, "import_units")
+    assert entry.user_id == staff_world.officer.id and entry.after is not None
+    assert entry.after["rows"] == 3 and ward in entry.after["codes"]
+    # and the new unit's page is within the officer's reach
+    shown = staff.get(f"/staff/units/{made[ward].id}")
+    assert shown.status_code == 200 and "Khu phố 1" in shown.text
+    assert token
+
+
+def test_a_bad_file_is_refused_whole_with_every_problem_on_its_row(
+    staff: TestClient, staff_world: StaffWorld, engine: Engine
+) -> None:
+    signed_in(staff, staff_world.officer)
+    district = _unit(engine, staff_world.district_id)
+    outside = _unit(engine, staff_world.other_district_id)
+    level = _level_code(engine, staff_world.district_id)
+    tag = secrets.token_hex(3).upper()
+    good, dup = f"OK{tag}", f"DU{tag}"
+    body = _csv(
+        [
+            ["ma_don_vi", "ten_don_vi", "cap", "don_vi_cha"],
+            [good, "Xã Hợp Lệ", level, district.code],  # row 2: fine on its own
+            [dup, "Xã Trùng", level, district.code],  # row 3
+            [dup, "Xã Trùng Lần Hai", level, district.code],  # row 4: duplicate code
+            [f"WP{tag}", "Xã Sai Cha", level, "KHONG-CO"],  # row 5: unknown parent
+            [f"OS{tag}", "Xã Ngoài Phạm Vi", level, outside.code],  # row 6: parent outside the district
+            [f"NL{tag}", "", "cap-khong-co", district.code],  # row 7: empty name, unknown level
+        ]
+    )
+    page = staff.get("/staff/units/import?lang=en")
+    refused = staff.post(
+        "/staff/units/import?lang=en",
+        data={"_csrf_token": csrf_token(page.text), "kind": "units"},
+        files={"file": ("units.csv", body, "text/csv")},
+    )
+    assert refused.status_code == 400
+    html = refused.text
+    assert "<title>Error: " in html and "5 problem(s) found" in html
+    for expected in (
+        f"<tr><td>4</td><td>ma_don_vi</td><td>The code &#39;{dup}&#39; is already on row 3",
+        "<tr><td>5</td><td>don_vi_cha</td><td>There is no unit with code &#39;KHONG-CO&#39;",
+        f"<tr><td>6</td><td>don_vi_cha</td><td>The unit &#39;{outside.code}&#39; is outside your scope.",
+        "<tr><td>7</td><td>ten_don_vi</td><td>This cell is empty.",
+        "<tr><td>7</td><td>cap</td><td>There is no level with code &#39;cap-khong-co&#39;.",
+    ):
+        assert expected in html, expected
+    assert "<tr><td>2</td>" not in html
+    assert _units_with(engine, [good, dup, f"WP{tag}", f"OS{tag}", f"NL{tag}"]) == []  # nothing written
+
+
+def test_the_import_service_names_row_and_column_without_http(staff_world: StaffWorld, engine: Engine) -> None:
+    officer = _principal(engine, staff_world.officer.id)
+    district = _unit(engine, staff_world.district_id)
+    level = _level_code(engine, staff_world.district_id)
+    tag = secrets.token_hex(3).upper()
+    missing_column = _csv([["Mã đơn vị", "Tên đơn vị", "Mã cấp"], [f"A{tag}", "Xã A", level]])
+    cycle = _csv(
+        [
+            ["code", "name_vi", "level", "parent"],
+            [f"C1{tag}", "Xã Một", level, f"C2{tag}"],
+            [f"C2{tag}", "Xã Hai", level, f"C1{tag}"],
+            [f"C3{tag}", "Xã Ba", level, district.code],
+        ],
+        bom=False,
+    )
+    with Session(engine) as s:
+        with pytest.raises(imports.UnitImportError) as no_parent:
+            imports.import_units(s, viewer=officer, data=missing_column, filename="a.csv")
+        assert [(p.row, p.column, p.message) for p in no_parent.value.problems] == [
+            (1, "Mã đơn vị cha", imports.MISSING_COLUMN)
+        ]
+        with pytest.raises(imports.UnitImportError) as circle:
+            imports.import_units(s, viewer=officer, data=cycle, filename="b.csv")
+        assert [(p.row, p.column, p.message) for p in circle.value.problems] == [
+            (2, "parent", imports.CYCLE),
+            (3, "parent", imports.CYCLE),
+        ]
+        with pytest.raises(imports.UnitImportError) as wrong_type:
+            imports.import_units(s, viewer=officer, data=cycle, filename="b.ods")
+        assert wrong_type.value.problems[0].message == imports.NOT_A_TABLE
+    assert _units_with(engine, [f"A{tag}", f"C1{tag}", f"C2{tag}", f"C3{tag}"]) == []
+
+
+def _xlsx(rows: list[list[object]]) -> bytes:
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    for row in rows:
+        sheet.append(row)
+    buf = io.BytesIO()
+    book.save(buf)
+    return buf.getvalue()
+
+
+def test_service_points_import_from_xlsx_all_or_nothing(
+    staff: TestClient, staff_world: StaffWorld, engine: Engine
+) -> None:
+    signed_in(staff, staff_world.officer)
+    unit_id = fresh_unit(engine, staff_world.commune_id)
+    unit = _unit(engine, unit_id)
+    outside = _unit(engine, staff_world.other_district_id)
+    tag = secrets.token_hex(3).upper()
+    bad = _xlsx(
+        [
+            ["Mã đơn vị", "Mã quầy", "Tên quầy", "Tên tiếng Anh"],
+            [unit.code, f"Q1{tag}", "Quầy 1", "Desk 1"],
+            [outside.code, f"Q2{tag}", "Quầy 2", "Desk 2"],
+        ]
+    )
+    page = staff.get("/staff/units/import")
+    refused = staff.post(
+        "/staff/units/import",
+        data={"_csrf_token": csrf_token(page.text), "kind": "points"},
+        files={"file": ("quay.xlsx", bad, "application/octet-stream")},
+    )
+    assert refused.status_code == 400
+    assert (
+        f"<tr><td>3</td><td>Mã đơn vị</td><td>Đơn vị &#39;{outside.code}&#39; nằm ngoài phạm vi của bạn."
+        in refused.text
+    )
+    good = _xlsx(
+        [
+            ["Mã đơn vị", "Mã quầy", "Tên quầy", "Tên tiếng Anh"],
+            [unit.code, f"Q1{tag}", "Quầy 1", "Desk 1"],
+            [unit.code, f"Q2{tag}", "Quầy 2", None],
+        ]
+    )
+    done = staff.post(
+        "/staff/units/import",
+        data={"_csrf_token": csrf_token(refused.text), "kind": "points"},
+        files={"file": ("quay.xlsx", good, "application/octet-stream")},
+    )
+    assert done.status_code == 200 and "Đã nhập 2 quầy phục vụ." in done.text
+    with Session(engine) as s:
+        points = list(s.scalars(select(ServicePoint).where(col(ServicePoint.unit_id) == unit_id)))
+    assert sorted(p.code for p in points) == [f"Q1{tag}", f"Q2{tag}"]
+    assert len({p.counter_token for p in points}) == 2 and all(len(p.counter_token) >= 16 for p in points)
+    shown = staff.get(f"/staff/units/{unit_id}")
+    assert f"Q1{tag}" in shown.text and f"Q2{tag}" in shown.text
+
+
+# --- editing units, points and fields ---------------------------------------------------------------------
+
+
+def test_an_officer_renames_a_unit_and_the_change_is_audited(
+    staff: TestClient, staff_world: StaffWorld, engine: Engine
+) -> None:
+    signed_in(staff, staff_world.officer)
+    unit_id = fresh_unit(engine, staff_world.commune_id)
+    form = staff.get(f"/staff/units/{unit_id}/edit")
+    assert form.status_code == 200 and 'value="Xã mới"' in form.text
+    empty = staff.post(
+        f"/staff/units/{unit_id}/edit", data={"_csrf_token": csrf_token(form.text), "name_vi": "", "active": "1"}
+    )
+    assert empty.status_code == 400 and "Lỗi: " in empty.text and 'href="#name_vi"' in empty.text
+    saved = staff.post(
+        f"/staff/units/{unit_id}/edit",
+        data={"_csrf_token": csrf_token(form.text), "name_vi": "Xã Trường Hòa", "name_en": "Truong Hoa", "kind": "xã"},
+    )
+    assert saved.status_code == 200 and str(saved.url).endswith(f"/staff/units/{unit_id}?saved=unit")
+    assert "Đã lưu đơn vị." in saved.text and "Xã Trường Hòa" in saved.text
+    unit = _unit(engine, unit_id)
+    assert (unit.name_vi, unit.name_en, unit.kind, unit.active) == ("Xã Trường Hòa", "Truong Hoa", "xã", False)
+    entry = _latest_audit(engine, "update")
+    assert entry.entity == "unit" and entry.entity_id == str(unit_id) and entry.user_id == staff_world.officer.id
+    assert entry.before == {"name_vi": "Xã mới", "name_en": "New commune", "kind": None, "active": True}
+    assert entry.after == {"name_vi": "Xã Trường Hòa", "name_en": "Truong Hoa", "kind": "xã", "active": False}
+
+
+def test_service_points_are_added_and_changed_with_a_counter_token(
+    staff: TestClient, staff_world: StaffWorld, engine: Engine
+) -> None:
+    signed_in(staff, staff_world.admin)
+    unit_id = fresh_unit(engine, staff_world.commune_id)
+    taken = fresh_point(engine, unit_id)
+    with Session(engine) as s:
+        taken_code = s.get(ServicePoint, taken).code  # type: ignore[union-attr]
+    form = staff.get(f"/staff/units/{unit_id}/points/new")
+    token = csrf_token(form.text)
+    clash = staff.post(
+        f"/staff/units/{unit_id}/points/new", data={"_csrf_token": token, "code": taken_code, "name_vi": "Quầy"}
+    )
+    assert clash.status_code == 400 and "Đã có một quầy phục vụ khác dùng mã này." in clash.text
+    code = f"QA{secrets.token_hex(3)}"
+    made = staff.post(
+        f"/staff/units/{unit_id}/points/new",
+        data={"_csrf_token": token, "code": code, "name_vi": "Quầy đất đai", "active": "1"},
+    )
+    assert made.status_code == 200 and "Quầy đất đai" in made.text
+    with Session(engine) as s:
+        point = s.scalars(select(ServicePoint).where(col(ServicePoint.code) == code)).one()
+    assert point.active and point.unit_id == unit_id and point.name_en == "Quầy đất đai" and point.counter_token
+    edit = staff.get(f"/staff/points/{point.id}/edit")
+    assert edit.status_code == 200 and f"/c/{point.counter_token}" in edit.text and "data:image/svg+xml" in edit.text
+    staff.post(
+        f"/staff/points/{point.id}/edit",
+        data={"_csrf_token": csrf_token(edit.text), "code": code, "name_vi": "Quầy đất đai", "name_en": "Land desk"},
+    )
+    with Session(engine) as s:
+        changed = s.get(ServicePoint, point.id)
+    assert changed is not None and changed.name_en == "Land desk" and changed.active is False
+    assert changed.counter_token == point.counter_token  # the poster keeps working
+    entry = _latest_audit(engine, "update")
+    assert entry.entity == "service_point" and entry.before == {"name_en": "Quầy đất đai", "active": True}
+
+
+def test_the_unit_tree_shows_ones_own_subtree_only(staff: TestClient, staff_world: StaffWorld, engine: Engine) -> None:
+    signed_in(staff, staff_world.leader)
+    tree = staff.get("/staff/units")
+    assert tree.status_code == 200
+    assert f'href="/staff/units/{staff_world.commune_id}"' in tree.text
+    assert f'href="/staff/units/{staff_world.other_district_id}"' not in tree.text
+    assert f'href="/staff/units/{staff_world.root_id}"' not in tree.text
+    assert "/staff/units/import" not in tree.text and "/edit" not in tree.text  # leaders change nothing
+    detail = staff.get(f"/staff/units/{staff_world.district_id}")
+    assert detail.status_code == 200 and "/points/new" not in detail.text
+
+
+def test_only_admins_change_procedure_fields(staff: TestClient, staff_world: StaffWorld, engine: Engine) -> None:
+    signed_in(staff, staff_world.admin)
+    form = staff.get("/staff/fields/new")
+    code = f"lv{secrets.token_hex(3)}"
+    made = staff.post(
+        "/staff/fields/new",
+        data={"_csrf_token": csrf_token(form.text), "code": code, "name_vi": "Đất đai", "name_en": "Land"},
+    )
+    assert made.status_code == 200 and "Đã lưu lĩnh vực thủ tục." in made.text and code in made.text
+    again = staff.post(
+        "/staff/fields/new", data={"_csrf_token": csrf_token(form.text), "code": code, "name_vi": "Trùng"}
+    )
+    assert again.status_code == 400 and "Đã có một lĩnh vực thủ tục khác dùng mã này." in again.text
+    with Session(engine) as s:
+        assert len(list(s.scalars(select(ProcedureField).where(col(ProcedureField.code) == code)))) == 1
+    entry = _latest_audit(engine, "create")
+    assert entry.entity == "field" and entry.after == {"code": code, "name_vi": "Đất đai", "name_en": "Land"}
