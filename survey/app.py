@@ -11,7 +11,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from litestar import Litestar, MediaType, Request, Response, get
 from litestar.config.allowed_hosts import AllowedHostsConfig
 from litestar.config.compression import CompressionConfig
-from litestar.datastructures import State
+from litestar.datastructures import MutableScopeHeaders, State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.openapi.config import OpenAPIConfig
@@ -153,6 +153,16 @@ def healthz(state: State) -> dict[str, str]:
     return {"status": "ok"}
 
 
+async def _baseline_headers(message: Any, scope: Any) -> None:
+    """On every answer, errors, JSON, CSV and files included (pages add their CSP in ``survey.web``)."""
+    if message["type"] == "http.response.start":
+        headers = MutableScopeHeaders.from_message(message)
+        if "x-content-type-options" not in headers:
+            headers["X-Content-Type-Options"] = "nosniff"
+        if "referrer-policy" not in headers:
+            headers["Referrer-Policy"] = "no-referrer"
+
+
 def openapi_config() -> OpenAPIConfig:
     """The JSON API's schema, at /schema (Swagger UI and ReDoc need a CDN, so only the JSON and YAML)."""
     return OpenAPIConfig(
@@ -235,6 +245,7 @@ def create_app(
             Exception: _on_unexpected,
         },
         openapi_config=openapi_config(),
+        before_send=[_baseline_headers],
         request_max_body_size=256 * 1024,
         on_startup=[start_refresher],
         on_shutdown=[stop_refresher, _dispose],
