@@ -68,6 +68,11 @@ class Settings(BaseSettings):
         "proxy on this machine the client address comes from X-Forwarded-For; a proxy that does not send it makes "
         "every request look local: set [] then.",
     )
+    prewarm_scores: bool = Field(
+        default=True,
+        description="Compute the league tables of open waves in the background when the app starts, so the "
+        "first leader to open one does not wait for it.",
+    )
     min_completion_seconds: float = Field(
         default=8.0,
         ge=0,

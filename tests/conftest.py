@@ -56,6 +56,7 @@ def make_settings(url: str, **overrides: object) -> Settings:
         "database_url": url,
         "secret_key": TEST_SECRET,
         "base_url": "http://testserver",
+        "prewarm_scores": False,  # tests that want it ask for it; others should not pay for it
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -56,6 +56,7 @@ def server_environment(database_url: str, base_url: str, extra: Mapping[str, str
         SIPAS_SECRET_KEY=secrets.token_urlsafe(48),
         SIPAS_DATABASE_URL=database_url,
         SIPAS_BASE_URL=base_url,
+        SIPAS_PREWARM_SCORES="false",  # the servers under test are for submissions; nobody reads a league table
         PYTHONPATH=str(ROOT),
         PYTHONUNBUFFERED="1",
     )

@@ -158,8 +158,43 @@ def board_of(state: Any) -> Board:
 
 
 def start_refresher(app: Any) -> None:
-    """``on_startup`` hook: the app's board and its background refresher."""
-    board_of(app.state).start(REFRESH_SECONDS)
+    """``on_startup`` hook: the app's board and its background refresher, and (when the settings ask for
+    it) the league tables of open waves computed in the background, so the first leader waits for none."""
+    board = board_of(app.state)
+    board.start(REFRESH_SECONDS)
+    settings = app.state.get("settings")
+    if settings is not None and getattr(settings, "prewarm_scores", False):
+        threading.Thread(target=prewarm, args=(board,), name="sipas-score-prewarm", daemon=True).start()
+
+
+def prewarm(board: Board) -> int:
+    """Compute the default league table of every level of every open wave; returns how many were computed."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+    from sqlmodel import col
+
+    from survey.db.models import Unit, UnitLevel, Wave, WaveStatus, WaveUnit
+    from survey.leader.services import scores
+
+    with Session(board.engine) as session:
+        pairs = session.execute(
+            select(col(Wave.code), col(UnitLevel.code))
+            .join(WaveUnit, col(WaveUnit.wave_id) == col(Wave.id))
+            .join(Unit, col(Unit.id) == col(WaveUnit.unit_id))
+            .join(UnitLevel, col(UnitLevel.id) == col(Unit.level_id))
+            .where(col(Wave.status) == WaveStatus.open.value)
+            .distinct()
+        ).all()
+    done = 0
+    for wave_code, level in pairs:
+        if board._stop.is_set():
+            break
+        try:
+            scores(board, wave_code=wave_code, level=level)
+            done += 1
+        except Exception:  # a wave without scoreable answers: the page will say so when asked
+            log.info("prewarm: no scores for wave %s, level %s", wave_code, level, exc_info=True)
+    return done
 
 
 def stop_refresher(app: Any) -> None:

@@ -19,7 +19,7 @@ from survey.db.models import Unit, Wave
 from survey.demo import DemoSummary
 from survey.leader.board import Board
 from survey.leader.services import scores
-from survey.scores import compare_waves, mark_responses_changed, wave_scores
+from survey.scores import WaveScores, compare_waves, mark_responses_changed, wave_scores
 from tests.conftest import Account, make_account, make_settings, signed_in, staff_client
 
 WAVE = "2026"
@@ -249,3 +249,25 @@ def _first_child(engine: Engine, code: str) -> Unit:
         assert child is not None
         s.expunge(child)
         return child
+
+
+def test_prewarm_computes_the_open_waves_league_tables_before_anyone_asks(
+    demo_db: tuple[Engine, DemoSummary, str],
+) -> None:
+    from survey.demo import CURRENT_WAVE
+    from survey.leader.board import prewarm
+
+    engine, _summary, _url = demo_db
+    board = Board(engine)
+    computed = prewarm(board)
+    assert computed >= 2 and len(board) == computed  # every level of every open wave, nothing else
+    calls: list[int] = []
+
+    def recompute() -> WaveScores:
+        calls.append(1)
+        raise AssertionError("computed on request")
+
+    key = ("scores", CURRENT_WAVE, "district", "own", "index", "all", None)
+    ws = board.get(key, recompute, wave_code=CURRENT_WAVE)
+    assert calls == [] and ws.level == "district"  # served from the board: nothing computed on request
+    assert scores(board, wave_code=CURRENT_WAVE, level="district") is ws
