@@ -35,15 +35,13 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
 
         return engine
     # A server that accepts connections but never answers must not hold a worker's threads for ever:
-    # give up connecting after 5 s, and waiting for a pooled connection after 10 s (then the citizen
-    # gets the "please try again" page).
+    # give up connecting after 5 s (then the citizen gets the "please try again" page).
     return create_engine(
         url,
         echo=echo,
         pool_pre_ping=True,
         pool_size=10,
         max_overflow=20,
-        pool_timeout=10,
         connect_args={"connect_timeout": 5},
     )
 
