@@ -50,9 +50,19 @@ class CitizenController(Controller):
 
     @post("/r/{code:str}", guards=[integrity.public_rate_limit], sync_to_thread=True)
     def receipt_submit(self, request: AnyRequest, code: FromPath[str], data: Form, db: Db) -> Template | Redirect:
-        return _survey_submit(
-            request, db, lambda: services.resolve_receipt(db, raw_code=code, today=_today(request)), data
-        )[0]
+        try:
+            return _survey_submit(
+                request, db, lambda: services.resolve_receipt(db, raw_code=code, today=_today(request)), data
+            )[0]
+        except services.CodeAlreadyUsed:
+            # the same page sent again (the network went away before the answer came): the same thank-you
+            settings = _settings(request)
+            max_age_s = settings.form_token_max_age_hours * 3600
+            if services.page_was_stored(
+                db, raw_code=code, token=data.get("token"), secret=settings.secret_key, max_age_s=max_age_s
+            ):
+                return Redirect(f"/thanks?lang={request_locale(request, settings)}", status_code=303)
+            raise
 
     @get("/c/{token:str}", guards=[integrity.public_rate_limit], sync_to_thread=True)
     def counter_page(self, request: AnyRequest, token: FromPath[str], db: Db) -> Template:

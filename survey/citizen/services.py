@@ -218,3 +218,19 @@ def submit(
         if session.execute(select(exists().where(col(Response.submission_key) == submission_key))).scalar():
             raise AlreadyReceived() from None
         raise
+
+
+def page_was_stored(session: Session, *, raw_code: str, token: Any, secret: str, max_age_s: int) -> bool:
+    """Whether this very page of this receipt code (its signed form token) is the one already stored.
+
+    A phone that lost the network after sending its answers sends the same page again; the code is spent
+    by then, but it was spent by this page, so the citizen should see the same thank-you.
+    """
+    code = codes.normalise(raw_code)
+    if code is None or not isinstance(token, str):
+        return False
+    try:
+        form = codes.verify_form_token(secret, f"r:{codes.code_hash(code)}", token, max_age_s=max_age_s)
+    except (codes.BadToken, codes.ExpiredToken):
+        return False
+    return bool(session.execute(select(exists().where(col(Response.submission_key) == form.submission_key))).scalar())

@@ -49,7 +49,6 @@ WORKERS = 2
 IN_FLIGHT = 150  # requests in flight at once: a crowd at the counters of a whole province
 TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 USED_VI = "Mã này đã được sử dụng"
-THANKS_VI = "Xin cảm ơn"
 ANSWERS: dict[str, Any] = {"q_overall": "4", "q_went_well": ["quick", "polite"], "q_went_badly": ["waiting"]}
 
 
@@ -394,10 +393,10 @@ def test_reliability_a_page_sent_twice_is_stored_once(server: LiveServer, db: En
 
     receipt_retry, counter_retry, *taps = asyncio.run(scenario())
     assert not [a for a in taps if a.server_error or a.error], _summary(taps)
-    # a receipt page sent again: the code is spent, the page says the answers were received, with thanks
-    assert receipt_retry.used and THANKS_VI in receipt_retry.body, (receipt_retry.status, receipt_retry.body[:300])
+    # a receipt page sent again: the same thank-you as the first time (its own copy is the one stored)
+    assert receipt_retry.thanked, (receipt_retry.status, receipt_retry.body[:300])
     receipt_taps, counter_taps = taps[:2], taps[2:]
-    assert sorted((a.thanked, a.used) for a in receipt_taps) == [(False, True), (True, False)], _summary(receipt_taps)
+    assert all(a.thanked for a in receipt_taps), _summary(receipt_taps)
     # a counter page sent again: the same thank-you as the first time
     assert counter_retry.thanked and all(a.thanked for a in counter_taps), _summary([counter_retry, *counter_taps])
     receipt_rows = stored(db, batch.wave_id)
