@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import exists, select, update
@@ -85,19 +84,21 @@ class SurveyTarget:
         return self.point.name_en if locale == "en" else self.point.name_vi
 
 
-@lru_cache(maxsize=64)
-def _spec_for(version_id: int, content_hash: str, definition_json: str) -> Spec:
-    import json
-
-    return from_definition(json.loads(definition_json))
+_SPECS: dict[tuple[int, str], Spec] = {}
 
 
 def spec_of(version: QuestionnaireVersion) -> Spec:
-    """The validated spec of a stored version (cached: published versions never change)."""
-    import json
-
+    """The validated spec of a stored version, cached by id and content hash: a published version never
+    changes, and a draft's edits change its hash (so no serialising the definition to key the cache)."""
     assert version.id is not None
-    return _spec_for(version.id, version.content_hash, json.dumps(version.definition, sort_keys=True))
+    key = (version.id, version.content_hash)
+    spec = _SPECS.get(key)
+    if spec is None:
+        spec = from_definition(version.definition)
+        if len(_SPECS) >= 256:
+            _SPECS.clear()
+        _SPECS[key] = spec
+    return spec
 
 
 def _wave_is_open(wave: Wave, today: date) -> bool:

@@ -37,13 +37,17 @@ class _Entry:
     computed_at: float
     used_at: float
     max_age: float | None
+    cost: float = 0.0  # seconds the last computation took
 
 
 class Board:
     """Stored results by key, each tied to the wave whose responses it depends on."""
 
-    def __init__(self, engine: Engine, *, max_entries: int = 256, keep_for: float = 3600.0) -> None:
+    def __init__(
+        self, engine: Engine, *, max_entries: int = 256, keep_for: float = 3600.0, cost_factor: float = 5.0
+    ) -> None:
         self.engine = engine
+        self.cost_factor = cost_factor
         self.max_entries = max_entries
         self.keep_for = keep_for
         self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
@@ -69,9 +73,11 @@ class Board:
                     found: T = entry.value
                     return found
             version = wave_freshness(self.engine, wave_code=wave_code)
+            started = time.monotonic()
             value = compute()
+            cost = time.monotonic() - started
         with self._lock:
-            self._entries[key] = _Entry(wave_code, compute, value, version, time.monotonic(), now, max_age)
+            self._entries[key] = _Entry(wave_code, compute, value, version, time.monotonic(), now, max_age, cost)
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)
         return value
@@ -106,9 +112,16 @@ class Board:
             too_old = entry.max_age is not None and now - entry.computed_at > entry.max_age
             if version == entry.version and not too_old:
                 continue
+            # While citizens answer, the wave changes all day: an expensive result is refreshed at most once
+            # per `cost_factor` times what it costs (a 30 s league table every 2.5 min), so the refresher
+            # takes a bounded share of a worker's CPU however large the wave.
+            if now - entry.computed_at < self.cost_factor * entry.cost:
+                continue
             try:
                 with self._computing:
+                    started = time.monotonic()
                     value = entry.compute()
+                    entry.cost = time.monotonic() - started
             except Exception:  # a wave deleted or a questionnaire changed: forget the result, keep going
                 log.exception("could not refresh %r; dropped", key)
                 with self._lock:

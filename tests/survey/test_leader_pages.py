@@ -224,7 +224,7 @@ def test_exports_open_with_the_same_numbers(admin: TestClient, demo: tuple[Engin
 
 def test_board_serves_stored_scores_and_refreshes_only_stale_ones(demo: tuple[Engine, str]) -> None:
     engine, _ = demo
-    board = Board(engine)
+    board = Board(engine, cost_factor=0)  # refresh as soon as the wave changes
     first = scores(board, wave_code=WAVE, level="district")
     assert scores(board, wave_code=WAVE, level="district") is first  # served, not recomputed
     assert board.refresh() == 0  # nothing changed
@@ -235,6 +235,19 @@ def test_board_serves_stored_scores_and_refreshes_only_stale_ones(demo: tuple[En
     again = scores(board, wave_code=WAVE, level="district")
     assert again is not first
     assert np.allclose(again.card.point, first.card.point, equal_nan=True)
+
+
+def test_an_expensive_result_is_refreshed_at_most_once_per_five_times_its_cost(demo: tuple[Engine, str]) -> None:
+    engine, _ = demo
+    board = Board(engine, cost_factor=1e6)  # as if each computation had taken ages
+    first = scores(board, wave_code=WAVE, level="district")
+    with Session(engine) as s, s.begin():
+        wave_id = s.scalars(select(col(Wave.id)).where(col(Wave.code) == WAVE)).one()
+        mark_responses_changed(s, wave_id=int(wave_id or 0))
+    assert board.refresh() == 0  # changed, but too soon after the last (costly) computation
+    assert scores(board, wave_code=WAVE, level="district") is first
+    board.cost_factor = 0
+    assert board.refresh() == 1
 
 
 def _exists(engine: Engine, code: str) -> bool:
