@@ -187,6 +187,7 @@ def prewarm(board: Board) -> int:
     from sqlmodel import col
 
     from survey.db.models import Unit, UnitLevel, Wave, WaveStatus, WaveUnit
+    from survey.errors import SipasError
     from survey.leader.services import scores
 
     with Session(board.engine) as session:
@@ -205,8 +206,10 @@ def prewarm(board: Board) -> int:
         try:
             scores(board, wave_code=wave_code, level=level)
             done += 1
-        except Exception:  # a wave without scoreable answers: the page will say so when asked
-            log.info("prewarm: no scores for wave %s, level %s", wave_code, level, exc_info=True)
+        except SipasError as exc:  # e.g. a counter wave's questionnaire has no criteria: its pages say so
+            log.info("prewarm: no league table for wave %s, level %s: %s", wave_code, level, exc.message)
+        except Exception:
+            log.warning("prewarm: wave %s, level %s failed", wave_code, level, exc_info=True)
     return done
 
 
