@@ -50,6 +50,33 @@ def audit(
     )
 
 
+def audit_change(
+    session: Session,
+    *,
+    actor: str,
+    entity: str,
+    entity_id: Any,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    user_id: int | None = None,
+) -> bool:
+    """Audit an update with only the fields that changed; nothing when none did. Returns whether any did."""
+    changed = [k for k in after if before.get(k) != after[k]]
+    if not changed:
+        return False
+    audit(
+        session,
+        actor=actor,
+        user_id=user_id,
+        action="update",
+        entity=entity,
+        entity_id=entity_id,
+        before={k: before.get(k) for k in changed},
+        after={k: after[k] for k in changed},
+    )
+    return True
+
+
 def publish_questionnaire(session: Session, spec: Spec, *, actor: str) -> QuestionnaireVersion:
     """Store ``spec`` as a published version (creating its questionnaire); the same content is reused."""
     questionnaire = session.scalars(select(Questionnaire).where(col(Questionnaire.code) == spec.code)).first()

@@ -11,8 +11,8 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from survey.catalog import issue_receipt_codes
-from survey.db.models import ReceiptCode, Wave
+from survey.catalog import audit_change, issue_receipt_codes
+from survey.db.models import AuditLog, ReceiptCode, Wave
 from survey.errors import ConflictError, NotFoundError
 from tests.conftest import make_settings
 from tests.factories import World
@@ -97,3 +97,19 @@ def test_today_is_the_date_in_the_offices_time_zone() -> None:
     assert make_settings("sqlite://", timezone="UTC").today() == datetime.now(UTC).date()
     with pytest.raises(ValidationError, match="unknown time zone"):
         make_settings("sqlite://", timezone="Mars/Olympus")
+
+
+def test_an_update_is_audited_with_only_what_changed_and_not_at_all_when_nothing_did(engine: Engine) -> None:
+    entity = f"thing-{datetime.now(UTC).timestamp()}"
+    with Session(engine) as s, s.begin():
+        same = audit_change(
+            s, actor="t", entity=entity, entity_id=1, before={"a": 1, "b": "x"}, after={"a": 1, "b": "x"}
+        )
+        changed = audit_change(
+            s, actor="t", entity=entity, entity_id=1, before={"a": 1, "b": "x"}, after={"a": 2, "b": "x"}
+        )
+    assert (same, changed) == (False, True)
+    with Session(engine) as s:
+        rows = s.scalars(select(AuditLog).where(col(AuditLog.entity) == entity)).all()
+    assert len(rows) == 1
+    assert (rows[0].action, rows[0].before, rows[0].after) == ("update", {"a": 1}, {"a": 2})

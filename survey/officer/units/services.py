@@ -23,7 +23,7 @@ from sqlmodel import col
 from survey import codes
 from survey.auth.guards import ensure_in_scope
 from survey.auth.services import Principal
-from survey.catalog import audit
+from survey.catalog import audit, audit_change
 from survey.db.models import ProcedureField, Role, ServicePoint, Unit, UnitLevel, pk
 from survey.errors import ForbiddenError, NotFoundError
 from survey.i18n import N_
@@ -187,17 +187,9 @@ def update_unit(
     before = _unit_state(unit)
     unit.name_vi, unit.name_en, unit.kind, unit.active = name_vi, name_en or name_vi, kind or None, active
     after = _unit_state(unit)
-    if after != before:
-        audit(
-            session,
-            actor=viewer.username,
-            user_id=viewer.id,
-            action="update",
-            entity="unit",
-            entity_id=unit.id,
-            before={k: v for k, v in before.items() if after[k] != v},
-            after={k: v for k, v in after.items() if before[k] != v},
-        )
+    audit_change(
+        session, actor=viewer.username, user_id=viewer.id, entity="unit", entity_id=unit.id, before=before, after=after
+    )
     session.commit()
     return unit, []
 
@@ -283,17 +275,15 @@ def update_point(
     before = _point_state(point)
     point.code, point.name_vi, point.name_en, point.active = code, name_vi, name_en or name_vi, active
     after = _point_state(point)
-    if after != before:
-        audit(
-            session,
-            actor=viewer.username,
-            user_id=viewer.id,
-            action="update",
-            entity="service_point",
-            entity_id=point.id,
-            before={k: v for k, v in before.items() if after[k] != v},
-            after={k: v for k, v in after.items() if before[k] != v},
-        )
+    audit_change(
+        session,
+        actor=viewer.username,
+        user_id=viewer.id,
+        entity="service_point",
+        entity_id=point.id,
+        before=before,
+        after=after,
+    )
     session.commit()
     return point, []
 
