@@ -51,11 +51,6 @@ def reasons(flags: int) -> list[Flag]:
 HEADLINE = (0, int(Flag.REVIEWED_OK))  # the flag values that count in headline indices
 
 
-def counts_in_headline(flags: int) -> bool:
-    """Whether a response with ``flags`` counts in headline indices: unflagged, or cleared by review."""
-    return flags in HEADLINE
-
-
 CHANNEL_LABELS: dict[str, str] = {
     "receipt": N_("Receipt code"),
     "counter": N_("Counter QR code"),
