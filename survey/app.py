@@ -10,7 +10,6 @@ import anyio.to_thread
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from litestar import Litestar, MediaType, Request, Response, get
 from litestar.config.allowed_hosts import AllowedHostsConfig
-from litestar.config.compression import CompressionConfig
 from litestar.datastructures import MutableScopeHeaders, State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, NotFoundException
@@ -32,7 +31,10 @@ from survey.auth.guards import LoginRequired, login_url
 from survey.auth.sessions import STORE_NAME, session_config
 from survey.auth.sessions import session_store as default_session_store
 from survey.citizen.controllers import CitizenController
+from survey.citizen.pages import SurveyPages
+from survey.compression import gzip_middleware
 from survey.db import guards
+from survey.db.direct import DirectDb
 from survey.db.engine import make_engine
 from survey.errors import GoneError, NotFoundError, ServiceUnavailableError, SipasError
 from survey.i18n import N_
@@ -199,7 +201,11 @@ def create_app(
     owned_engine = engine is None
     engine = engine or make_engine(settings.database_url)
 
+    direct_db = DirectDb(engine)
+    templates = template_environment()
+
     def _dispose() -> None:
+        direct_db.close()
         if owned_engine:
             engine.dispose()
 
@@ -225,12 +231,13 @@ def create_app(
             create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False),
         ],
         dependencies={"db": Provide(_provide_db)},
-        middleware=[session_config(settings).middleware],
+        middleware=[gzip_middleware, session_config(settings).middleware],
         csrf_config=csrf_config(settings),
         stores={STORE_NAME: session_store if session_store is not None else default_session_store(settings)},
-        state=State({"settings": settings, "engine": engine}),
-        template_config=TemplateConfig(engine=JinjaTemplateEngine.from_environment(template_environment())),
-        compression_config=CompressionConfig(backend="gzip", minimum_size=500, gzip_compress_level=6),
+        state=State(
+            {"settings": settings, "engine": engine, "direct_db": direct_db, "survey_pages": SurveyPages(templates)}
+        ),
+        template_config=TemplateConfig(engine=JinjaTemplateEngine.from_environment(templates)),
         allowed_hosts=(
             None if settings.allowed_hosts == ["*"] else AllowedHostsConfig(allowed_hosts=settings.allowed_hosts)
         ),

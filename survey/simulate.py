@@ -22,6 +22,7 @@ from seed_data.generator import UnitProfile, responses
 from survey.api import issuing
 from survey.api.keys import Caller
 from survey.citizen import services
+from survey.db.direct import DirectDb
 from survey.db.models import ProcedureField, QuestionnaireVersion, Quota, Unit, Wave
 from survey.errors import NotFoundError
 from survey.settings import Settings
@@ -97,11 +98,14 @@ def simulate_arrivals(
             start=today - timedelta(days=6),  # a week has weekdays (times are not used: submit stamps now)
             end=today,
         )
-        answered = 0
+        session.commit()
+    answered = 0
+    db = DirectDb(engine)
+    try:
         for j, code in enumerate(chosen_codes):
-            target = services.resolve_receipt(session, raw_code=code, today=today)
+            target = services.resolve_receipt(db, raw_code=code, today=today)
             services.submit(
-                session,
+                db,
                 target=target,
                 answers=answers.answers[j].tobytes(),
                 comment=answers.comments[j],
@@ -110,4 +114,6 @@ def simulate_arrivals(
                 bucket_minutes=settings.time_bucket_minutes,
             )
             answered += 1
+    finally:
+        db.close()
     return Arrivals(transactions, n_selected, answered)

@@ -36,6 +36,22 @@ def security_headers(nonce: str) -> dict[str, str]:
     }
 
 
+def new_nonce() -> str:
+    return secrets.token_urlsafe(12)
+
+
+def page_context(locale: Locale, nonce: str) -> dict[str, Any]:
+    """What every page's template is given: translation, the CSP nonce, the other language."""
+    return {**template_context(locale), "csp_nonce": nonce, "other_locale": "en" if locale == "vi" else "vi"}
+
+
+def lang_cookies(request: Request[Any, Any, Any], locale: Locale) -> list[Cookie]:
+    """The language cookie to set when ``?lang=`` chose a language the cookie does not hold yet."""
+    if request.query_params.get("lang") in ("vi", "en") and request.cookies.get(LANG_COOKIE) != locale:
+        return [Cookie(key=LANG_COOKIE, value=locale, max_age=365 * 24 * 3600, httponly=True, samesite="lax")]
+    return []
+
+
 def page(
     request: Request[Any, Any, Any],
     template: str,
@@ -47,21 +63,12 @@ def page(
 ) -> Template:
     """Render ``template`` in the request's language with the security headers every page carries."""
     locale = locale or request_locale(request, settings)
-    nonce = secrets.token_urlsafe(12)
-    ctx: dict[str, Any] = {
-        **template_context(locale),
-        "csp_nonce": nonce,
-        "request_path": request.url.path,
-        "other_locale": "en" if locale == "vi" else "vi",
-        **(context or {}),
-    }
-    cookies = []
-    if request.query_params.get("lang") in ("vi", "en") and request.cookies.get(LANG_COOKIE) != locale:
-        cookies.append(Cookie(key=LANG_COOKIE, value=locale, max_age=365 * 24 * 3600, httponly=True, samesite="lax"))
+    nonce = new_nonce()
+    ctx: dict[str, Any] = {**page_context(locale, nonce), "request_path": request.url.path, **(context or {})}
     return Template(
         template_name=template,
         context=ctx,
         status_code=status_code,
         headers=security_headers(nonce),
-        cookies=cookies,
+        cookies=lang_cookies(request, locale),
     )

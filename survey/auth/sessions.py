@@ -145,7 +145,15 @@ def session_config(settings: Settings) -> StaffSessionConfig:
         httponly=True,
         samesite="lax",
         store=STORE_NAME,
-        exclude=["^/static/", "^/api/", "^/healthz", "^/schema"],
+        exclude=[
+            "^/static/",
+            "^/api/",
+            "^/healthz",
+            "^/schema",
+            "^/r/",
+            "^/c/",
+            "^/thanks",
+        ],  # citizens have no session
     )
 
 

@@ -3,36 +3,37 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
-from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
 import anyio.to_thread
-from litestar import Controller, Request, get, post
-from litestar.di import NamedDependency
+from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
-from sqlalchemy.orm import Session
 
 from survey import codes
 from survey.auth.sessions import STORE_NAME
 from survey.citizen import services
-from survey.citizen.forms import HONEYPOT_FIELD, FieldError, ParsedAnswers, field_name, parse_answers
+from survey.citizen.forms import HONEYPOT_FIELD, FieldError, ParsedAnswers, parse_answers
+from survey.citizen.pages import TEMPLATE, SurveyPages, survey_context
 from survey.citizen.services import AlreadyReceived, SurveyTarget
+from survey.db.direct import DirectDb
 from survey.i18n import N_
 from survey.integrity import citizen as integrity
 from survey.settings import Settings
-from survey.web import page, request_locale
+from survey.web import lang_cookies, new_nonce, page, request_locale, security_headers
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
-Db = NamedDependency[Session]
 AnyRequest = Request[Any, Any, Any]
 
 
 class CitizenController(Controller):
+    """Async handlers: the lookups run on the event loop (``survey.db.direct``), only a commit goes to a thread."""
+
     path = "/"
     include_in_schema = False
 
@@ -44,16 +45,19 @@ class CitizenController(Controller):
             return Redirect(f"/r/{compact or quote(code.strip()[:40], safe='')}", status_code=303)
         return page(request, "citizen/home.html", settings=_settings(request))
 
-    @get("/r/{code:str}", guards=[integrity.public_rate_limit], sync_to_thread=True)
-    def receipt_page(self, request: AnyRequest, code: FromPath[str], db: Db) -> Template:
+    @get("/r/{code:str}", guards=[integrity.public_rate_limit])
+    async def receipt_page(self, request: AnyRequest, code: FromPath[str]) -> Response[bytes] | Template:
+        db = await _db(request)
         return _survey_page(request, services.resolve_receipt(db, raw_code=code, today=_today(request)))
 
-    @post("/r/{code:str}", guards=[integrity.public_rate_limit], sync_to_thread=True)
-    def receipt_submit(self, request: AnyRequest, code: FromPath[str], data: Form, db: Db) -> Template | Redirect:
+    @post("/r/{code:str}", guards=[integrity.public_rate_limit])
+    async def receipt_submit(
+        self, request: AnyRequest, code: FromPath[str], data: Form
+    ) -> Response[bytes] | Template | Redirect:
+        db = await _db(request)
         try:
-            return _survey_submit(
-                request, db, lambda: services.resolve_receipt(db, raw_code=code, today=_today(request)), data
-            )[0]
+            target = services.resolve_receipt(db, raw_code=code, today=_today(request))
+            return (await _survey_submit(request, db, target, data))[0]
         except services.CodeAlreadyUsed:
             # the same page sent again (the network went away before the answer came): the same thank-you
             settings = _settings(request)
@@ -64,29 +68,24 @@ class CitizenController(Controller):
                 return Redirect(f"/thanks?lang={request_locale(request, settings)}", status_code=303)
             raise
 
-    @get("/c/{token:str}", guards=[integrity.public_rate_limit], sync_to_thread=True)
-    def counter_page(self, request: AnyRequest, token: FromPath[str], db: Db) -> Template:
+    @get("/c/{token:str}", guards=[integrity.public_rate_limit])
+    async def counter_page(self, request: AnyRequest, token: FromPath[str]) -> Response[bytes] | Template:
+        db = await _db(request)
         response = _survey_page(request, services.resolve_counter(db, token=token, today=_today(request)))
         _keep_device_cookie(request, response)
         return response
 
     @post("/c/{token:str}", guards=[integrity.public_rate_limit])
     async def counter_submit(
-        self, request: AnyRequest, token: FromPath[str], data: Form, db: Db
-    ) -> Template | Redirect:
+        self, request: AnyRequest, token: FromPath[str], data: Form
+    ) -> Response[bytes] | Template | Redirect:
         # One rating per device, counter and day: a second one is stored with the REPEAT_DEVICE flag (not refused).
+        db = await _db(request)
         marker = _device_marker(request, token)
         store = request.app.stores.get(STORE_NAME)
         repeat = marker is not None and await store.exists(marker)
-        response, stored = await anyio.to_thread.run_sync(
-            lambda: _survey_submit(
-                request,
-                db,
-                lambda: services.resolve_counter(db, token=token, today=_today(request)),
-                data,
-                repeat_device=repeat,
-            )
-        )
+        target = services.resolve_counter(db, token=token, today=_today(request))
+        response, stored = await _survey_submit(request, db, target, data, repeat_device=repeat)
         if stored and marker is not None:
             await store.set(marker, b"1", expires_in=integrity.DEVICE_MARKER_TTL_S)
         if isinstance(response, Redirect):
@@ -103,8 +102,18 @@ def _settings(request: AnyRequest) -> Settings:
     return settings
 
 
+async def _db(request: AnyRequest) -> DirectDb:
+    db: DirectDb = request.app.state.direct_db
+    await db.ready()
+    return db
+
+
 def _today(request: AnyRequest) -> date:
     return _settings(request).today()
+
+
+def _accepts_gzip(request: AnyRequest) -> bool:
+    return "gzip" in request.headers.get("accept-encoding", "")
 
 
 def _survey_page(
@@ -114,42 +123,39 @@ def _survey_page(
     parsed: ParsedAnswers | None = None,
     notice: str | None = None,
     status_code: int = 200,
-) -> Template:
+) -> Response[bytes] | Template:
+    """The survey page: from the pre-rendered parts (``survey.citizen.pages``) when it is shown fresh,
+    from the template when it comes back with errors or a notice."""
     settings = _settings(request)
     locale = request_locale(request, settings)
-    errors = list(parsed.errors) if parsed else []
-    return page(
-        request,
-        "citizen/survey.html",
-        settings=settings,
-        locale=locale,
-        status_code=status_code,
-        context={
-            "target": target,
-            "spec": target.spec,
-            "token": codes.sign_form_token(settings.secret_key, target.form_target),
-            "kept": parsed.kept if parsed else {},
-            "errors": errors,
-            "errors_by_field": {e.field: e for e in errors if e.field},
-            "form_errors": [e for e in errors if e.field is None],
-            "notice": notice,
-            "field_name": field_name,
-        },
-    )
+    token = codes.sign_form_token(settings.secret_key, target.form_target)
+    where = target.where(locale)
+    if parsed is None and notice is None and status_code == 200:
+        pages: SurveyPages = request.app.state.survey_pages
+        nonce = new_nonce()
+        gzip = _accepts_gzip(request)
+        body = pages.get(target.version_id, target.version_hash, target.spec, locale).body(
+            nonce, where, token, gzip=gzip
+        )
+        headers = {**security_headers(nonce), "Vary": "Accept-Encoding"}
+        if gzip:
+            headers["Content-Encoding"] = "gzip"
+        return Response(body, media_type=MediaType.HTML, headers=headers, cookies=lang_cookies(request, locale))
+    context = survey_context(spec=target.spec, where=where, token=token, parsed=parsed, notice=notice)
+    return page(request, TEMPLATE, settings=settings, locale=locale, status_code=status_code, context=context)
 
 
-def _survey_submit(
+async def _survey_submit(
     request: AnyRequest,
-    db: Session,
-    resolve: Callable[[], SurveyTarget],
+    db: DirectDb,
+    target: SurveyTarget,
     data: dict[str, Any],
     *,
     repeat_device: bool = False,
-) -> tuple[Template | Redirect, bool]:
+) -> tuple[Response[bytes] | Template | Redirect, bool]:
     """The page to answer with, and whether a new response was stored."""
     settings = _settings(request)
     locale = request_locale(request, settings)
-    target = resolve()
     parsed = parse_answers(target.spec, data, comment_max_chars=settings.comment_max_chars)
     token_value = data.get("token")
     try:
@@ -180,19 +186,21 @@ def _survey_submit(
         needed_s=integrity.min_seconds(target.spec, settings),
         repeat_device=repeat_device,
     )
+    store = functools.partial(
+        services.submit,
+        db,
+        target=target,
+        answers=parsed.answers,
+        comment=parsed.comment,
+        submission_key=token.submission_key,
+        now=datetime.now(UTC),
+        bucket_minutes=settings.time_bucket_minutes,
+        flags=flags,
+    )
     # AlreadyReceived: the same page sent twice; the first copy is stored, so thank them again.
     stored = False
     with contextlib.suppress(AlreadyReceived):
-        services.submit(
-            db,
-            target=target,
-            answers=parsed.answers,
-            comment=parsed.comment,
-            submission_key=token.submission_key,
-            now=datetime.now(UTC),
-            bucket_minutes=settings.time_bucket_minutes,
-            flags=flags,
-        )
+        await anyio.to_thread.run_sync(store)
         stored = True
     return Redirect(f"/thanks?lang={locale}", status_code=303), stored
 
@@ -206,7 +214,7 @@ def _device_marker(request: AnyRequest, counter_token: str) -> str | None:
     return integrity.device_marker(settings.secret_key, device, counter_token, settings.today())
 
 
-def _keep_device_cookie(request: AnyRequest, response: Template | Redirect) -> None:
+def _keep_device_cookie(request: AnyRequest, response: Response[bytes] | Template | Redirect) -> None:
     """Give the browser a signed random device id if it has none (or a forged one)."""
     settings = _settings(request)
     if integrity.device_id(settings.secret_key, request.cookies.get(integrity.DEVICE_COOKIE)) is None:

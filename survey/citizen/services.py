@@ -1,30 +1,18 @@
-"""Every query and transaction of the citizen journey."""
+"""Every query and transaction of the citizen journey, on the driver's own connections (``survey.db.direct``):
+a survey page is one indexed query, a submission one short transaction."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
-from sqlmodel import col
 
 from survey import codes
-from survey.db.models import (
-    Channel,
-    ProcedureField,
-    QuestionnaireVersion,
-    ReceiptCode,
-    Response,
-    ServicePoint,
-    Unit,
-    Wave,
-    WaveStatus,
-    WaveUnit,
-    pk,
-)
+from survey.db.direct import DirectDb
+from survey.db.models import Channel, QuestionnaireVersion, ReceiptCode, Response, Wave, WaveStatus
 from survey.errors import GoneError, NotFoundError
 from survey.i18n import N_
 from survey.questionnaire import Spec, from_definition
@@ -41,121 +29,160 @@ class SurveyClosed(GoneError):
 
 
 @dataclass(frozen=True, slots=True)
+class Place:
+    """A unit, field or counter as a citizen sees it: its id and its names."""
+
+    id: int
+    name_vi: str
+    name_en: str
+
+    def name(self, locale: str) -> str:
+        return self.name_en if locale == "en" else self.name_vi
+
+
+@dataclass(frozen=True, slots=True)
 class SurveyTarget:
     """Everything a survey page needs to know about where a response will go."""
 
     channel: Channel
     wave_id: int
     version_id: int
+    version_hash: str  # the version's content hash: with its id, the key of everything cached about it
     spec: Spec
-    unit: Unit
-    field: ProcedureField | None = None
-    point: ServicePoint | None = None
+    unit: Place
+    field: Place | None = None
+    point: Place | None = None
     code_hash: str | None = None
 
     @property
     def unit_id(self) -> int:
-        return pk(self.unit)
+        return self.unit.id
 
     @property
     def field_id(self) -> int | None:
-        return pk(self.field) if self.field else None
+        return self.field.id if self.field else None
 
     @property
     def service_point_id(self) -> int | None:
-        return pk(self.point) if self.point else None
+        return self.point.id if self.point else None
 
     @property
     def form_target(self) -> str:
         """What the page's form token is bound to: this receipt code, or this counter in this wave."""
         return f"r:{self.code_hash}" if self.code_hash else f"c:{self.service_point_id}:{self.wave_id}"
 
-    def unit_name(self, locale: str) -> str:
-        return self.unit.name_en if locale == "en" else self.unit.name_vi
-
-    def field_name(self, locale: str) -> str | None:
-        if self.field is None:
-            return None
-        return self.field.name_en if locale == "en" else self.field.name_vi
-
-    def service_point_name(self, locale: str) -> str | None:
-        if self.point is None:
-            return None
-        return self.point.name_en if locale == "en" else self.point.name_vi
+    def where(self, locale: str) -> str:
+        """The line under the page's title: the unit, then the field or the counter."""
+        return " · ".join(p.name(locale) for p in (self.unit, self.field, self.point) if p is not None)
 
 
 _SPECS: dict[tuple[int, str], Spec] = {}
+_VERSION_SQL = "SELECT definition FROM questionnaire_version WHERE id = :id"
 
 
-def spec_of(version: QuestionnaireVersion) -> Spec:
+def _cached_spec(version_id: int, content_hash: str, definition: Callable[[], dict[str, Any]]) -> Spec:
     """The validated spec of a stored version, cached by id and content hash: a published version never
     changes, and a draft's edits change its hash (so no serialising the definition to key the cache)."""
-    assert version.id is not None
-    key = (version.id, version.content_hash)
+    key = (version_id, content_hash)
     spec = _SPECS.get(key)
     if spec is None:
-        spec = from_definition(version.definition)
+        spec = from_definition(definition())
         if len(_SPECS) >= 256:
             _SPECS.clear()
         _SPECS[key] = spec
     return spec
 
 
-def _wave_is_open(wave: Wave, today: date) -> bool:
-    return wave.status == WaveStatus.open.value and wave.starts_on <= today <= wave.ends_on
+def spec_of(version: QuestionnaireVersion) -> Spec:
+    """The validated spec of a version row."""
+    assert version.id is not None
+    return _cached_spec(version.id, version.content_hash, lambda: version.definition)
 
 
-def resolve_receipt(session: Session, *, raw_code: str, today: date) -> SurveyTarget:
-    """The survey a receipt code opens, or the reason it cannot be answered."""
+def _stored_spec(db: DirectDb, version_id: int, content_hash: str) -> Spec:
+    """The validated spec of a version by id, read from the database only when it is not cached."""
+
+    def definition() -> dict[str, Any]:
+        row = db.one(_VERSION_SQL, {"id": version_id}, (QuestionnaireVersion.__table__.c.definition,))  # type: ignore[attr-defined]
+        if row is None:
+            raise NotFoundError(N_("We could not find this page."))
+        return dict(row[0])
+
+    return _cached_spec(version_id, content_hash, definition)
+
+
+def _wave_is_open(status: str, starts_on: date, ends_on: date, today: date) -> bool:
+    return status == WaveStatus.open.value and starts_on <= today <= ends_on
+
+
+_rc, _w = ReceiptCode.__table__.c, Wave.__table__.c  # type: ignore[attr-defined]
+_RECEIPT_SQL = """
+SELECT rc.spent, rc.expires_on, w.id, w.status, w.starts_on, w.ends_on, w.questionnaire_version_id, v.content_hash,
+       u.id, u.name_vi, u.name_en, f.id, f.name_vi, f.name_en
+FROM receipt_code rc
+JOIN wave w ON w.id = rc.wave_id
+JOIN unit u ON u.id = rc.unit_id
+JOIN questionnaire_version v ON v.id = w.questionnaire_version_id
+LEFT JOIN field f ON f.id = rc.field_id
+WHERE rc.code_hash = :digest
+"""
+_RECEIPT_TYPES = (_rc.spent, _rc.expires_on, None, None, _w.starts_on, _w.ends_on, None, None, None, None, None)
+
+
+def resolve_receipt(db: DirectDb, *, raw_code: str, today: date) -> SurveyTarget:
+    """The survey a receipt code opens, or the reason it cannot be answered (one indexed query)."""
     code = codes.normalise(raw_code)
     if code is None:
         raise NotFoundError(N_("This code is not valid. Please check the letters and numbers on your receipt."))
     digest = codes.code_hash(code)
-    row = session.execute(
-        select(ReceiptCode, Wave, Unit, QuestionnaireVersion)
-        .join(Wave, col(Wave.id) == col(ReceiptCode.wave_id))
-        .join(Unit, col(Unit.id) == col(ReceiptCode.unit_id))
-        .join(QuestionnaireVersion, col(QuestionnaireVersion.id) == col(Wave.questionnaire_version_id))
-        .where(col(ReceiptCode.code_hash) == digest)
-    ).first()
+    row = db.one(_RECEIPT_SQL, {"digest": digest}, _RECEIPT_TYPES)
     if row is None:
         raise NotFoundError(N_("We could not find this code. Please check the letters and numbers on your receipt."))
-    receipt, wave, unit, version = row
-    if receipt.spent:
+    spent, expires_on, wave_id, status, starts_on, ends_on, version_id, content_hash, *names = row
+    if spent:
         raise CodeAlreadyUsed(N_("This code has already been used. Thank you for your answers."))
-    if not _wave_is_open(wave, today):
+    if not _wave_is_open(status, starts_on, ends_on, today):
         raise SurveyClosed(N_("This survey has closed. Thank you for your interest."))
-    if receipt.expires_on < today:
+    if expires_on < today:
         raise GoneError(N_("This code has expired. Codes can be used for a limited time after your visit."))
-    fld = session.get(ProcedureField, receipt.field_id) if receipt.field_id else None
-    return SurveyTarget(Channel.receipt, pk(wave), pk(version), spec_of(version), unit, field=fld, code_hash=digest)
+    unit = Place(*names[:3])
+    fld = Place(*names[3:]) if names[3] is not None else None
+    spec = _stored_spec(db, version_id, content_hash)
+    return SurveyTarget(Channel.receipt, wave_id, version_id, content_hash, spec, unit, field=fld, code_hash=digest)
 
 
-def resolve_counter(session: Session, *, token: str, today: date) -> SurveyTarget:
+_COUNTER_SQL = """
+SELECT p.id, p.name_vi, p.name_en, u.id, u.name_vi, u.name_en
+FROM service_point p JOIN unit u ON u.id = p.unit_id
+WHERE p.counter_token = :token AND p.active = :active
+"""
+_COUNTER_WAVES_SQL = """
+SELECT w.id, w.status, w.starts_on, w.ends_on, w.channels, w.questionnaire_version_id, v.content_hash
+FROM wave w
+JOIN wave_unit wu ON wu.wave_id = w.id
+JOIN questionnaire_version v ON v.id = w.questionnaire_version_id
+WHERE wu.unit_id = :unit_id
+ORDER BY w.starts_on DESC, w.id DESC
+"""
+_COUNTER_WAVES_TYPES = (None, None, _w.starts_on, _w.ends_on)
+
+
+def resolve_counter(db: DirectDb, *, token: str, today: date) -> SurveyTarget:
     """The survey a counter's QR poster opens: the newest open wave covering its unit that allows counters."""
     if not token or len(token) > 40:
         raise NotFoundError(N_("We could not find this counter. Please scan the code on the poster again."))
-    row = session.execute(
-        select(ServicePoint, Unit)
-        .join(Unit, col(Unit.id) == col(ServicePoint.unit_id))
-        .where(col(ServicePoint.counter_token) == token, col(ServicePoint.active).is_(True))
-    ).first()
+    row = db.one(_COUNTER_SQL, {"token": token, "active": True})
     if row is None:
         raise NotFoundError(N_("We could not find this counter. Please scan the code on the poster again."))
-    point, unit = row
-    waves = session.execute(
-        select(Wave, QuestionnaireVersion)
-        .join(WaveUnit, col(WaveUnit.wave_id) == col(Wave.id))
-        .join(QuestionnaireVersion, col(QuestionnaireVersion.id) == col(Wave.questionnaire_version_id))
-        .where(col(WaveUnit.unit_id) == unit.id)
-        .order_by(col(Wave.starts_on).desc(), col(Wave.id).desc())
-    ).all()
-    candidates = [(w, v) for w, v in waves if w.allows(Channel.counter)]
-    open_now = [(w, v) for w, v in candidates if _wave_is_open(w, today)]
-    if not open_now:
-        raise SurveyClosed(N_("There is no survey open at this counter at the moment. Thank you for your interest."))
-    wave, version = open_now[0]
-    return SurveyTarget(Channel.counter, pk(wave), pk(version), spec_of(version), unit, point=point)
+    point, unit = Place(*row[:3]), Place(*row[3:])
+    for wave_id, status, starts_on, ends_on, channels, version_id, content_hash in db.all(
+        _COUNTER_WAVES_SQL, {"unit_id": unit.id}, _COUNTER_WAVES_TYPES
+    ):
+        allowed = Channel.counter.name in {c.strip() for c in channels.split(",")}
+        if allowed and _wave_is_open(status, starts_on, ends_on, today):
+            spec = _stored_spec(db, version_id, content_hash)
+            return SurveyTarget(Channel.counter, wave_id, version_id, content_hash, spec, unit, point=point)
+    raise SurveyClosed(N_("There is no survey open at this counter at the moment. Thank you for your interest."))
 
 
 def bucket(moment: datetime, minutes: int) -> datetime:
@@ -170,8 +197,12 @@ class AlreadyReceived(Exception):
     """The same page was sent twice (same form token): the first copy is stored, nothing more is."""
 
 
+_SPEND_SQL = "UPDATE receipt_code SET spent = :spent WHERE code_hash = :digest AND spent = :unspent"
+_STORED_SQL = "SELECT 1 FROM response WHERE submission_key = :key"
+
+
 def submit(
-    session: Session,
+    db: DirectDb,
     *,
     target: SurveyTarget,
     answers: bytes,
@@ -181,7 +212,7 @@ def submit(
     bucket_minutes: int,
     flags: int = 0,
 ) -> None:
-    """Store one response, spending its receipt code in the same transaction.
+    """Store one response, spending its receipt code in the same transaction (blocking: run it in a thread).
 
     ``flags`` are the integrity flags it earned (``survey.integrity.flags``): a suspect response is stored
     flagged, never dropped.
@@ -203,25 +234,19 @@ def submit(
         "submission_key": submission_key,
     }
     try:
-        if target.code_hash is not None:
-            spent = session.execute(
-                update(ReceiptCode)
-                .where(col(ReceiptCode.code_hash) == target.code_hash, col(ReceiptCode.spent).is_(False))
-                .values(spent=True)
-            )
-            if spent.rowcount != 1:  # type: ignore[attr-defined]
-                session.rollback()
-                raise CodeAlreadyUsed(N_("This code has already been used. Thank you for your answers."))
-        session.execute(Response.__table__.insert().values(**values))  # type: ignore[attr-defined]
-        session.commit()
+        with db.transaction() as tx:
+            if target.code_hash is not None:
+                spent = tx.execute(_SPEND_SQL, {"spent": True, "digest": target.code_hash, "unspent": False})
+                if spent != 1:
+                    raise CodeAlreadyUsed(N_("This code has already been used. Thank you for your answers."))
+            tx.insert(Response.__table__, values)  # type: ignore[attr-defined]
     except IntegrityError:
-        session.rollback()
-        if session.execute(select(exists().where(col(Response.submission_key) == submission_key))).scalar():
+        if db.one(_STORED_SQL, {"key": submission_key}) is not None:
             raise AlreadyReceived() from None
         raise
 
 
-def page_was_stored(session: Session, *, raw_code: str, token: Any, secret: str, max_age_s: int) -> bool:
+def page_was_stored(db: DirectDb, *, raw_code: str, token: Any, secret: str, max_age_s: int) -> bool:
     """Whether this very page of this receipt code (its signed form token) is the one already stored.
 
     A phone that lost the network after sending its answers sends the same page again; the code is spent
@@ -234,4 +259,4 @@ def page_was_stored(session: Session, *, raw_code: str, token: Any, secret: str,
         form = codes.verify_form_token(secret, f"r:{codes.code_hash(code)}", token, max_age_s=max_age_s)
     except (codes.BadToken, codes.ExpiredToken):
         return False
-    return bool(session.execute(select(exists().where(col(Response.submission_key) == form.submission_key))).scalar())
+    return db.one(_STORED_SQL, {"key": form.submission_key}) is not None
