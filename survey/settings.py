@@ -73,6 +73,12 @@ class Settings(BaseSettings):
         description="Compute the league tables of open waves in the background when the app starts, so the "
         "first leader to open one does not wait for it.",
     )
+    score_refresh_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="While responses arrive, a stored league table or scorecard is computed again at most this "
+        "often (and at most once per five times its own cost); pages show when theirs was computed.",
+    )
     min_completion_seconds: float = Field(
         default=8.0,
         ge=0,

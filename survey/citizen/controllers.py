@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import time
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
-import anyio.to_thread
 from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery
@@ -186,21 +184,19 @@ async def _survey_submit(
         needed_s=integrity.min_seconds(target.spec, settings),
         repeat_device=repeat_device,
     )
-    store = functools.partial(
-        services.submit,
-        db,
-        target=target,
-        answers=parsed.answers,
-        comment=parsed.comment,
-        submission_key=token.submission_key,
-        now=datetime.now(UTC),
-        bucket_minutes=settings.time_bucket_minutes,
-        flags=flags,
-    )
     # AlreadyReceived: the same page sent twice; the first copy is stored, so thank them again.
     stored = False
     with contextlib.suppress(AlreadyReceived):
-        await anyio.to_thread.run_sync(store)
+        await services.submit_from_loop(
+            db,
+            target=target,
+            answers=parsed.answers,
+            comment=parsed.comment,
+            submission_key=token.submission_key,
+            now=datetime.now(UTC),
+            bucket_minutes=settings.time_bucket_minutes,
+            flags=flags,
+        )
         stored = True
     return Redirect(f"/thanks?lang={locale}", status_code=303), stored
 

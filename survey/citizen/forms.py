@@ -54,6 +54,49 @@ def _clean_text(text: str) -> str:
     return "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C").strip()
 
 
+@dataclass(frozen=True, slots=True)
+class _Field:
+    """How one item of a spec is read from the form (worked out once per spec: a submission only looks up)."""
+
+    name: str
+    item: Item
+    options: tuple[str, ...]
+    position: dict[str, int]  # option value -> its stored byte (1..k)
+    column: int  # the item's byte (scale and choice items)
+    columns: dict[str, int]  # option value -> its byte (multi items)
+    not_applicable: bool
+
+
+_PLANS: dict[int, tuple[Spec, tuple[_Field, ...], frozenset[str]]] = {}
+
+
+def _plan(spec: Spec) -> tuple[tuple[_Field, ...], frozenset[str]]:
+    """The fields of ``spec`` and the names the form may carry, cached (the entry keeps ``spec`` alive, so its
+    id cannot be reused by another spec while the entry exists)."""
+    found = _PLANS.get(id(spec))
+    if found is None or found[0] is not spec:
+        index = spec.column_index
+        fields = []
+        for item in spec.items:
+            options = tuple(o.value for o in spec.options_of(item))
+            multi = item.type == "multi"
+            fields.append(
+                _Field(
+                    name=field_name(item),
+                    item=item,
+                    options=options,
+                    position={v: i + 1 for i, v in enumerate(options)},
+                    column=-1 if multi or item.type == "text" else index[(item.id, None)],
+                    columns={v: index[(item.id, v)] for v in options} if multi else {},
+                    not_applicable=spec.not_applicable_of(item) is not None,
+                )
+            )
+        if len(_PLANS) >= 256:
+            _PLANS.clear()
+        found = _PLANS[id(spec)] = (spec, tuple(fields), frozenset(f.name for f in fields) | CONTROL_FIELDS)
+    return found[1], found[2]
+
+
 def parse_answers(spec: Spec, form: dict[str, Any], *, comment_max_chars: int) -> ParsedAnswers:
     """Validate ``form`` (field name -> value or list of values) and encode it as the stored byte vector.
 
@@ -63,16 +106,21 @@ def parse_answers(spec: Spec, form: dict[str, Any], *, comment_max_chars: int) -
     errors: list[FieldError] = []
     kept: dict[str, list[str]] = {}
     vector = bytearray(len(spec.layout))
-    index = spec.column_index
     comment: str | None = None
-    known = {field_name(item): item for item in spec.items}
+    fields, allowed = _plan(spec)
 
-    unknown = sorted(k for k in form if k not in known and k not in CONTROL_FIELDS)
-    if unknown:
+    if any(k not in allowed for k in form):
         errors.append(FieldError(None, N_("The form contained answers this survey does not ask for.")))
 
-    for name, item in known.items():
-        values = [v for v in _values(form.get(name)) if v != ""]
+    for f in fields:
+        name, item = f.name, f.item
+        raw = form.get(name)
+        if raw is None or raw == "":
+            values = []
+        elif isinstance(raw, str):
+            values = [raw]
+        else:
+            values = [v for v in _values(raw) if v != ""]
         if item.type == "text":
             text = _clean_text(values[0]) if len(values) == 1 else ""
             kept[name] = [text] if text else []
@@ -85,11 +133,10 @@ def parse_answers(spec: Spec, form: dict[str, Any], *, comment_max_chars: int) -
                 comment = text
             continue
 
-        options = [o.value for o in spec.options_of(item)]
-        kept[name] = [v for v in values if v in options or v == NA_VALUE]
+        position = f.position
+        kept[name] = [v for v in values if v in position or v == NA_VALUE]
         if item.type == "multi":
-            bad = [v for v in values if v not in options]
-            if bad or len(set(values)) != len(values):
+            if any(v not in position for v in values) or len(set(values)) != len(values):
                 errors.append(FieldError(name, N_("This answer is not one of the choices offered.")))
                 continue
             if item.max_choices and len(values) > item.max_choices:
@@ -101,7 +148,7 @@ def parse_answers(spec: Spec, form: dict[str, Any], *, comment_max_chars: int) -
                 errors.append(FieldError(name, N_("Please choose at least one option.")))
                 continue
             for v in values:
-                vector[index[(item.id, v)]] = 1
+                vector[f.columns[v]] = 1
             continue
 
         # scale and choice items: exactly one value
@@ -111,13 +158,13 @@ def parse_answers(spec: Spec, form: dict[str, Any], *, comment_max_chars: int) -
         if not values:
             if item.required:
                 errors.append(FieldError(name, N_("Please choose an answer.")))
-            vector[index[(item.id, None)]] = NOT_ANSWERED
+            vector[f.column] = NOT_ANSWERED
             continue
         value = values[0]
-        if value == NA_VALUE and spec.not_applicable_of(item) is not None:
-            vector[index[(item.id, None)]] = NOT_APPLICABLE
-        elif value in options:
-            vector[index[(item.id, None)]] = options.index(value) + 1
+        if value == NA_VALUE and f.not_applicable:
+            vector[f.column] = NOT_APPLICABLE
+        elif value in position:
+            vector[f.column] = position[value]
         else:
             errors.append(FieldError(name, N_("This answer is not one of the choices offered.")))
 

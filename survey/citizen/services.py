@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from survey import codes
-from survey.db.direct import DirectDb
+from survey.db.direct import DirectDb, Transaction
 from survey.db.models import Channel, QuestionnaireVersion, ReceiptCode, Response, Wave, WaveStatus
 from survey.errors import GoneError, NotFoundError
 from survey.i18n import N_
@@ -201,26 +201,17 @@ _SPEND_SQL = "UPDATE receipt_code SET spent = :spent WHERE code_hash = :digest A
 _STORED_SQL = "SELECT 1 FROM response WHERE submission_key = :key"
 
 
-def submit(
-    db: DirectDb,
-    *,
+def _response_values(
     target: SurveyTarget,
+    *,
     answers: bytes,
     comment: str | None,
     submission_key: str,
     now: datetime,
     bucket_minutes: int,
-    flags: int = 0,
-) -> None:
-    """Store one response, spending its receipt code in the same transaction (blocking: run it in a thread).
-
-    ``flags`` are the integrity flags it earned (``survey.integrity.flags``): a suspect response is stored
-    flagged, never dropped.
-
-    Raises ``CodeAlreadyUsed`` when the code was spent before (by another submission, perhaps at the
-    same moment), ``AlreadyReceived`` when this very page was stored already; nothing is written then.
-    """
-    values: dict[str, Any] = {
+    flags: int,
+) -> dict[str, Any]:
+    return {
         "wave_id": target.wave_id,
         "unit_id": target.unit_id,
         "service_point_id": target.service_point_id,
@@ -233,15 +224,82 @@ def submit(
         "flags": int(flags),
         "submission_key": submission_key,
     }
+
+
+def _spend_and_store(tx: Transaction, code_hash: str | None, values: dict[str, Any]) -> None:
+    spend = {"spent": True, "digest": code_hash, "unspent": False}
+    if code_hash is not None and tx.execute(_SPEND_SQL, spend) != 1:
+        raise CodeAlreadyUsed(N_("This code has already been used. Thank you for your answers."))
+    tx.insert(Response.__table__, values)  # type: ignore[attr-defined]
+
+
+def _was_received(db: DirectDb, submission_key: str) -> bool:
+    return db.one(_STORED_SQL, {"key": submission_key}) is not None
+
+
+def submit(
+    db: DirectDb,
+    *,
+    target: SurveyTarget,
+    answers: bytes,
+    comment: str | None,
+    submission_key: str,
+    now: datetime,
+    bucket_minutes: int,
+    flags: int = 0,
+) -> None:
+    """Store one response, spending its receipt code in the same transaction (blocking; from an event loop
+    use ``submit_from_loop``, which commits it together with the other submissions waiting).
+
+    ``flags`` are the integrity flags it earned (``survey.integrity.flags``): a suspect response is stored
+    flagged, never dropped.
+
+    Raises ``CodeAlreadyUsed`` when the code was spent before (by another submission, perhaps at the
+    same moment), ``AlreadyReceived`` when this very page was stored already; nothing is written then.
+    """
+    values = _response_values(
+        target,
+        answers=answers,
+        comment=comment,
+        submission_key=submission_key,
+        now=now,
+        bucket_minutes=bucket_minutes,
+        flags=flags,
+    )
     try:
         with db.transaction() as tx:
-            if target.code_hash is not None:
-                spent = tx.execute(_SPEND_SQL, {"spent": True, "digest": target.code_hash, "unspent": False})
-                if spent != 1:
-                    raise CodeAlreadyUsed(N_("This code has already been used. Thank you for your answers."))
-            tx.insert(Response.__table__, values)  # type: ignore[attr-defined]
+            _spend_and_store(tx, target.code_hash, values)
     except IntegrityError:
-        if db.one(_STORED_SQL, {"key": submission_key}) is not None:
+        if _was_received(db, submission_key):
+            raise AlreadyReceived() from None
+        raise
+
+
+async def submit_from_loop(
+    db: DirectDb,
+    *,
+    target: SurveyTarget,
+    answers: bytes,
+    comment: str | None,
+    submission_key: str,
+    now: datetime,
+    bucket_minutes: int,
+    flags: int = 0,
+) -> None:
+    """``submit`` for a request handler: the same transaction, through the writer's group commit."""
+    values = _response_values(
+        target,
+        answers=answers,
+        comment=comment,
+        submission_key=submission_key,
+        now=now,
+        bucket_minutes=bucket_minutes,
+        flags=flags,
+    )
+    try:
+        await db.write(lambda tx: _spend_and_store(tx, target.code_hash, values))
+    except IntegrityError:
+        if _was_received(db, submission_key):
             raise AlreadyReceived() from None
         raise
 
@@ -259,4 +317,4 @@ def page_was_stored(db: DirectDb, *, raw_code: str, token: Any, secret: str, max
         form = codes.verify_form_token(secret, f"r:{codes.code_hash(code)}", token, max_age_s=max_age_s)
     except (codes.BadToken, codes.ExpiredToken):
         return False
-    return db.one(_STORED_SQL, {"key": form.submission_key}) is not None
+    return _was_received(db, form.submission_key)

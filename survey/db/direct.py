@@ -9,9 +9,10 @@ read exactly as the ORM would:
 - **reads** run on the calling thread (the event loop, for the survey pages) on one connection per
   process, in autocommit: an indexed lookup is quicker than the hop to a worker thread would be. Only
   opening that connection, which can take seconds when the server is far or down, goes to a thread.
-- **writes** run in a worker thread (a commit waits for the disk) on a small pool of connections,
-  each transaction explicit (``BEGIN IMMEDIATE`` on SQLite, so two processes never deadlock upgrading
-  a read lock) and either committed whole or rolled back whole.
+- **writes** run off the loop (a commit waits for the disk): from the event loop through ``write``,
+  which one writer thread per process commits in batches (group commit); from plain code through
+  ``transaction``. Each transaction is explicit (``BEGIN IMMEDIATE`` on SQLite, so two processes never
+  deadlock upgrading a read lock) and either committed whole or rolled back whole.
 
 Errors come out as SQLAlchemy's (``IntegrityError``, ``OperationalError``... from
 ``DBAPIError.instance``), so the app maps them as it maps any database error (a 503 page). A
@@ -20,25 +21,29 @@ connection that failed is closed and replaced on next use, so service resumes wh
 
 from __future__ import annotations
 
+import asyncio
+import queue
 import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from itertools import zip_longest
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import anyio.to_thread
 from sqlalchemy import Column, Engine, Table
 from sqlalchemy.exc import DBAPIError
 
 Row = tuple[Any, ...]
+T = TypeVar("T")
+_Work = tuple[Callable[["Transaction"], Any], asyncio.AbstractEventLoop, "asyncio.Future[Any]"]
 _NAMED = re.compile(r"(?<![:\w]):(\w+)")
 
 
 class DirectDb:
     """The citizen journey's connections to ``engine``'s database (see the module's docstring)."""
 
-    def __init__(self, engine: Engine, *, max_writers: int = 8) -> None:
+    def __init__(self, engine: Engine, *, max_writers: int = 8, max_batch: int = 64) -> None:
         self.engine = engine
         self.sqlite = engine.dialect.name == "sqlite"
         self._dbapi = engine.dialect.loaded_dbapi
@@ -49,6 +54,10 @@ class DirectDb:
         self._writers = threading.BoundedSemaphore(max_writers)
         self._max_idle = max_writers
         self._statements: dict[str, tuple[str, tuple[Callable[[Any], Any] | None, ...]]] = {}
+        self.max_batch = max_batch
+        self._queue: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._writer_lock = threading.Lock()
         self._inserts: dict[str, tuple[str, tuple[tuple[str, Callable[[Any], Any] | None], ...]]] = {}
 
     # -- connections ------------------------------------------------------------------------------
@@ -89,6 +98,11 @@ class DirectDb:
                     raise self._error("connect", None, exc) from exc
 
     def close(self) -> None:
+        with self._writer_lock:
+            writer, self._writer = self._writer, None
+        if writer is not None:
+            self._queue.put(None)
+            writer.join(timeout=30)
         with self._reader_lock:
             if self._reader is not None:
                 self._discard(self._reader)
@@ -170,6 +184,62 @@ class DirectDb:
                 raise
             self._give_back(conn)
 
+    async def write(self, work: Callable[[Transaction], T]) -> T:
+        """Run ``work`` in a transaction from an event loop, committed together with the other writes waiting.
+
+        One writer thread per process takes every write that is waiting, runs each in a savepoint of
+        one transaction (a write that raises is rolled back alone and its error comes back here), then
+        commits them all at once: one lock and one disk flush for a burst of submissions instead of one
+        each (group commit). The result comes back only after the commit; if the commit fails, no write
+        of the batch is stored and each gets the error.
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        with self._writer_lock:
+            if self._writer is None or not self._writer.is_alive():
+                self._writer = threading.Thread(target=self._write_loop, name="sipas-writer", daemon=True)
+                self._writer.start()
+            self._queue.put((work, loop, future))
+        return await future
+
+    def _write_loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            batch = [item]
+            while len(batch) < self.max_batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._queue.put(None)  # stop after this batch
+                    break
+                batch.append(item)
+            self._write_batch(batch)
+
+    def _write_batch(self, batch: list[_Work]) -> None:
+        outcomes: list[tuple[bool, Any]] = []
+        try:
+            with self.transaction() as tx:
+                for work, _, _ in batch:
+                    tx.execute("SAVEPOINT write", {})
+                    try:
+                        value = work(tx)
+                    except Exception as exc:
+                        tx.execute("ROLLBACK TO SAVEPOINT write", {})
+                        tx.execute("RELEASE SAVEPOINT write", {})
+                        outcomes.append((False, exc))
+                    else:
+                        tx.execute("RELEASE SAVEPOINT write", {})
+                        outcomes.append((True, value))
+        except Exception as exc:  # BEGIN, a savepoint or COMMIT failed: nothing of the batch is stored
+            outcomes = [(False, exc)] * len(batch)
+        for (ok, value), (_, loop, future) in zip(outcomes, batch, strict=True):
+            with suppress(RuntimeError):  # the loop has closed (the server is stopping)
+                loop.call_soon_threadsafe(_settle, future, ok, value)
+
     def _take(self) -> Any:
         with self._idle_lock:
             if self._idle:
@@ -211,6 +281,15 @@ class DirectDb:
             sql = f"INSERT INTO {table.name} ({names}) VALUES ({marks})"  # noqa: S608 (names from the table)
             found = self._inserts[key] = (sql, procs)
         return found
+
+
+def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if future.cancelled():  # the request went away; its write stands (a re-sent page is recognised)
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
 
 
 class Transaction:

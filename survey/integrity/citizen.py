@@ -49,6 +49,7 @@ def _networks(exempt: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddres
     return tuple(ipaddress.ip_network(n, strict=False) for n in exempt)
 
 
+@lru_cache(maxsize=4096)  # parsing an address costs more than the rest of the guard; phones come back
 def rate_key(host: str | None, exempt: tuple[str, ...]) -> str | None:
     """The counter a client address is limited under, or None when it is not limited.
 

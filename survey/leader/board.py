@@ -44,10 +44,17 @@ class Board:
     """Stored results by key, each tied to the wave whose responses it depends on."""
 
     def __init__(
-        self, engine: Engine, *, max_entries: int = 256, keep_for: float = 3600.0, cost_factor: float = 5.0
+        self,
+        engine: Engine,
+        *,
+        max_entries: int = 256,
+        keep_for: float = 3600.0,
+        cost_factor: float = 5.0,
+        min_interval: float = 0.0,
     ) -> None:
         self.engine = engine
         self.cost_factor = cost_factor
+        self.min_interval = min_interval
         self.max_entries = max_entries
         self.keep_for = keep_for
         self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
@@ -114,8 +121,9 @@ class Board:
                 continue
             # While citizens answer, the wave changes all day: an expensive result is refreshed at most once
             # per `cost_factor` times what it costs (a 30 s league table every 2.5 min), so the refresher
-            # takes a bounded share of a worker's CPU however large the wave.
-            if now - entry.computed_at < self.cost_factor * entry.cost:
+            # takes a bounded share of a worker's CPU however large the wave; and never more often than
+            # `min_interval` (a minute by default: a burst of submissions must not keep every worker computing).
+            if now - entry.computed_at < max(self.cost_factor * entry.cost, self.min_interval):
                 continue
             try:
                 with self._computing:
@@ -174,8 +182,9 @@ def start_refresher(app: Any) -> None:
     """``on_startup`` hook: the app's board and its background refresher, and (when the settings ask for
     it) the league tables of open waves computed in the background, so the first leader waits for none."""
     board = board_of(app.state)
-    board.start(REFRESH_SECONDS)
     settings = app.state.get("settings")
+    board.min_interval = float(getattr(settings, "score_refresh_seconds", 0.0))
+    board.start(REFRESH_SECONDS)
     if settings is not None and getattr(settings, "prewarm_scores", False):
         threading.Thread(target=prewarm, args=(board,), name="sipas-score-prewarm", daemon=True).start()
 

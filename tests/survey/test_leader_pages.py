@@ -250,6 +250,19 @@ def test_an_expensive_result_is_refreshed_at_most_once_per_five_times_its_cost(d
     assert board.refresh() == 1
 
 
+def test_a_result_is_refreshed_no_more_often_than_the_minimum_interval(demo: tuple[Engine, str]) -> None:
+    engine, _ = demo
+    board = Board(engine, cost_factor=0, min_interval=3600)  # cheap, but the setting says once an hour
+    first = scores(board, wave_code=WAVE, level="district")
+    with Session(engine) as s, s.begin():
+        wave_id = s.scalars(select(col(Wave.id)).where(col(Wave.code) == WAVE)).one()
+        mark_responses_changed(s, wave_id=int(wave_id or 0))
+    assert board.refresh() == 0
+    assert scores(board, wave_code=WAVE, level="district") is first
+    board.min_interval = 0
+    assert board.refresh() == 1
+
+
 def _exists(engine: Engine, code: str) -> bool:
     with Session(engine) as s:
         return s.scalars(select(col(Unit.id)).where(col(Unit.code) == code)).first() is not None
