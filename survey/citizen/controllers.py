@@ -43,15 +43,17 @@ class CitizenController(Controller):
             return Redirect(f"/r/{compact or quote(code.strip()[:40], safe='')}", status_code=303)
         return page(request, "citizen/home.html", settings=_settings(request))
 
-    @get("/r/{code:str}", guards=[integrity.public_rate_limit])
+    @get("/r/{code:str}")
     async def receipt_page(self, request: AnyRequest, code: FromPath[str]) -> Response[bytes] | Template:
+        await integrity.public_rate_limit(request)
         db = await _db(request)
         return _survey_page(request, services.resolve_receipt(db, raw_code=code, today=_today(request)))
 
-    @post("/r/{code:str}", guards=[integrity.public_rate_limit])
+    @post("/r/{code:str}")
     async def receipt_submit(
         self, request: AnyRequest, code: FromPath[str], data: Form
     ) -> Response[bytes] | Template | Redirect:
+        await integrity.public_rate_limit(request)
         db = await _db(request)
         try:
             target = services.resolve_receipt(db, raw_code=code, today=_today(request))
@@ -66,18 +68,20 @@ class CitizenController(Controller):
                 return Redirect(f"/thanks?lang={request_locale(request, settings)}", status_code=303)
             raise
 
-    @get("/c/{token:str}", guards=[integrity.public_rate_limit])
+    @get("/c/{token:str}")
     async def counter_page(self, request: AnyRequest, token: FromPath[str]) -> Response[bytes] | Template:
+        await integrity.public_rate_limit(request)
         db = await _db(request)
         response = _survey_page(request, services.resolve_counter(db, token=token, today=_today(request)))
         _keep_device_cookie(request, response)
         return response
 
-    @post("/c/{token:str}", guards=[integrity.public_rate_limit])
+    @post("/c/{token:str}")
     async def counter_submit(
         self, request: AnyRequest, token: FromPath[str], data: Form
     ) -> Response[bytes] | Template | Redirect:
         # One rating per device, counter and day: a second one is stored with the REPEAT_DEVICE flag (not refused).
+        await integrity.public_rate_limit(request)
         db = await _db(request)
         marker = _device_marker(request, token)
         store = request.app.stores.get(STORE_NAME)

@@ -227,10 +227,14 @@ def _response_values(
 
 
 def _spend_and_store(tx: Transaction, code_hash: str | None, values: dict[str, Any]) -> None:
-    spend = {"spent": True, "digest": code_hash, "unspent": False}
-    if code_hash is not None and tx.execute(_SPEND_SQL, spend) != 1:
+    """Insert the response and spend its code (one round trip on PostgreSQL); a code already spent raises,
+    which rolls the insert back with the transaction."""
+    if code_hash is None:
+        tx.insert(Response.__table__, values)  # type: ignore[attr-defined]
+        return
+    spend = (_SPEND_SQL, {"spent": True, "digest": code_hash, "unspent": False})
+    if tx.insert(Response.__table__, values, then=spend) != 1:  # type: ignore[attr-defined]
         raise CodeAlreadyUsed(N_("This code has already been used. Thank you for your answers."))
-    tx.insert(Response.__table__, values)  # type: ignore[attr-defined]
 
 
 def _was_received(db: DirectDb, submission_key: str) -> bool:

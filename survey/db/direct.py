@@ -22,6 +22,7 @@ connection that failed is closed and replaced on next use, so service resumes wh
 from __future__ import annotations
 
 import asyncio
+import logging
 import queue
 import re
 import threading
@@ -34,6 +35,7 @@ import anyio.to_thread
 from sqlalchemy import Column, Engine, Table
 from sqlalchemy.exc import DBAPIError
 
+log = logging.getLogger("sipas.db")
 Row = tuple[Any, ...]
 T = TypeVar("T")
 _Work = tuple[Callable[["Transaction"], Any], asyncio.AbstractEventLoop, "asyncio.Future[Any]"]
@@ -55,6 +57,7 @@ class DirectDb:
         self._max_idle = max_writers
         self._statements: dict[str, tuple[str, tuple[Callable[[Any], Any] | None, ...]]] = {}
         self.max_batch = max_batch
+        self.writes = self.batches = 0  # through ``write``: how well group commit groups
         self._queue: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self._writer_lock = threading.Lock()
@@ -103,6 +106,7 @@ class DirectDb:
         if writer is not None:
             self._queue.put(None)
             writer.join(timeout=30)
+            log.info("writer: %d writes committed in %d batches", self.writes, self.batches)
         with self._reader_lock:
             if self._reader is not None:
                 self._discard(self._reader)
@@ -187,11 +191,12 @@ class DirectDb:
     async def write(self, work: Callable[[Transaction], T]) -> T:
         """Run ``work`` in a transaction from an event loop, committed together with the other writes waiting.
 
-        One writer thread per process takes every write that is waiting, runs each in a savepoint of
-        one transaction (a write that raises is rolled back alone and its error comes back here), then
-        commits them all at once: one lock and one disk flush for a burst of submissions instead of one
-        each (group commit). The result comes back only after the commit; if the commit fails, no write
-        of the batch is stored and each gets the error.
+        One writer thread per process takes every write that is waiting, runs them in one transaction
+        and commits them at once: one lock and one disk flush for a burst of submissions instead of one
+        each (group commit). The result comes back only after the commit. If any write of the batch
+        raises, or the commit fails, nothing of the batch is kept and each write runs again in its own
+        transaction, so only the faulty one fails (a write must be safe to run twice when its first
+        run was rolled back: ours are guarded by unique keys and conditional updates).
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
@@ -220,25 +225,30 @@ class DirectDb:
             self._write_batch(batch)
 
     def _write_batch(self, batch: list[_Work]) -> None:
-        outcomes: list[tuple[bool, Any]] = []
-        try:
-            with self.transaction() as tx:
-                for work, _, _ in batch:
-                    tx.execute("SAVEPOINT write", {})
-                    try:
-                        value = work(tx)
-                    except Exception as exc:
-                        tx.execute("ROLLBACK TO SAVEPOINT write", {})
-                        tx.execute("RELEASE SAVEPOINT write", {})
-                        outcomes.append((False, exc))
-                    else:
-                        tx.execute("RELEASE SAVEPOINT write", {})
-                        outcomes.append((True, value))
-        except Exception as exc:  # BEGIN, a savepoint or COMMIT failed: nothing of the batch is stored
-            outcomes = [(False, exc)] * len(batch)
+        self.writes += len(batch)
+        self.batches += 1
+        outcomes = self._together(batch) if len(batch) > 1 else None
+        if outcomes is None:  # one write, or one of the batch raised: each in its own transaction
+            outcomes = [self._alone(work) for work, _, _ in batch]
         for (ok, value), (_, loop, future) in zip(outcomes, batch, strict=True):
             with suppress(RuntimeError):  # the loop has closed (the server is stopping)
                 loop.call_soon_threadsafe(_settle, future, ok, value)
+
+    def _together(self, batch: list[_Work]) -> list[tuple[bool, Any]] | None:
+        """The batch in one transaction; None (and nothing stored) if any of it raised."""
+        try:
+            with self.transaction() as tx:
+                values = [work(tx) for work, _, _ in batch]
+        except Exception:
+            return None
+        return [(True, v) for v in values]
+
+    def _alone(self, work: Callable[[Transaction], Any]) -> tuple[bool, Any]:
+        try:
+            with self.transaction() as tx:
+                return True, work(tx)
+        except Exception as exc:
+            return False, exc
 
     def _take(self) -> Any:
         with self._idle_lock:
@@ -308,8 +318,22 @@ class Transaction:
             raise self._db._error(sql, params, exc) from exc
         return int(cur.rowcount)
 
-    def insert(self, table: Table, values: Mapping[str, Any]) -> None:
-        """Insert one row, each value converted as the column's type converts it for this database."""
+    def insert(
+        self, table: Table, values: Mapping[str, Any], *, then: tuple[str, Mapping[str, Any]] | None = None
+    ) -> int:
+        """Insert one row, each value converted as the column's type converts it for this database.
+
+        ``then``: a statement (and its parameters) to run right after, in the same round trip where the
+        database allows it (PostgreSQL: ``WITH inserted AS (INSERT ...) <then>``); returns the number
+        of rows ``then`` changed (or 1, the row inserted, without it).
+        """
         sql, procs = self._db.insert_sql(table, tuple(values))
         params = {c: (v if p is None else p(v)) for (c, p), v in zip(procs, values.values(), strict=True)}
-        self.execute(sql, params)
+        if then is None:
+            return self.execute(sql, params)
+        then_sql, then_params = then
+        assert not set(then_params) & set(params), "the two statements' parameter names must differ"
+        if self._db.sqlite:
+            self.execute(sql, params)
+            return self.execute(then_sql, then_params)
+        return self.execute(f"WITH inserted AS ({sql}) {then_sql}", {**params, **then_params})

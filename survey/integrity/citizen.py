@@ -20,7 +20,6 @@ from typing import Any
 
 from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie
-from litestar.handlers.base import BaseRouteHandler
 from litestar.stores.base import Store
 
 from survey.auth.sessions import STORE_NAME
@@ -90,8 +89,10 @@ async def hit(store: Store, key: str, *, limit: int, now: float | None = None) -
     return remaining if count > limit else None
 
 
-async def public_rate_limit(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """Guard of the survey pages: at most ``public_rate_limit_per_minute`` requests a minute per address."""
+async def public_rate_limit(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
+    """First step of every survey page's handler: at most ``public_rate_limit_per_minute`` requests a minute
+    per address. (Called, not a route guard: Litestar copies the handler object for every guard call,
+    which cost more than the survey page's own lookup.)"""
     settings: Settings = connection.app.state.settings
     limit = settings.public_rate_limit_per_minute
     if limit <= 0:
