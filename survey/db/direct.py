@@ -24,8 +24,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
+import random
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from itertools import zip_longest
@@ -33,7 +35,7 @@ from typing import Any, TypeVar, cast
 
 import anyio.to_thread
 from sqlalchemy import Column, Engine, Table
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 log = logging.getLogger("sipas.db")
 Row = tuple[Any, ...]
@@ -57,6 +59,7 @@ class DirectDb:
         self._max_idle = max_writers
         self._statements: dict[str, tuple[str, tuple[Callable[[Any], Any] | None, ...]]] = {}
         self.max_batch = max_batch
+        self.lock_timeout_s = 30.0  # SQLite: how long a write waits for another process's lock
         self.writes = self.batches = 0  # through ``write``: how well group commit groups
         self._queue: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
@@ -180,7 +183,7 @@ class DirectDb:
             conn = self._take()
             tx = Transaction(self, conn)
             try:
-                tx.execute("BEGIN IMMEDIATE" if self.sqlite else "BEGIN", {})
+                self._begin(tx)
                 yield tx
                 tx.execute("COMMIT", {})
             except BaseException as exc:
@@ -250,12 +253,34 @@ class DirectDb:
         except Exception as exc:
             return False, exc
 
+    def _begin(self, tx: Transaction) -> None:
+        """BEGIN; on SQLite, ``BEGIN IMMEDIATE`` (the write lock now), retried every fraction of a millisecond
+        while another process holds the lock. SQLite's own busy handler sleeps 1, 2, 5 ... up to 100 ms
+        between tries, so under a burst one process could starve the other for a second or more."""
+        if not self.sqlite:
+            tx.execute("BEGIN", {})
+            return
+        deadline = time.monotonic() + self.lock_timeout_s
+        delay = 0.0002
+        while True:
+            try:
+                tx.execute("BEGIN IMMEDIATE", {})
+                return
+            except OperationalError as exc:
+                if "locked" not in str(exc.orig) or time.monotonic() > deadline:
+                    raise
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 1.5, 0.005)
+
     def _take(self) -> Any:
         with self._idle_lock:
             if self._idle:
                 return self._idle.pop()
         try:
-            return self._open()
+            conn = self._open()
+            if self.sqlite:
+                conn.execute("PRAGMA busy_timeout = 0")  # _begin waits for the write lock, in short steps
+            return conn
         except DBAPIError:
             raise
         except self._dbapi.Error as exc:
