@@ -37,6 +37,8 @@ import anyio.to_thread
 from sqlalchemy import Column, Engine, Table
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from survey.db import libpq
+
 log = logging.getLogger("sipas.db")
 Row = tuple[Any, ...]
 T = TypeVar("T")
@@ -52,6 +54,7 @@ class DirectDb:
         self.sqlite = engine.dialect.name == "sqlite"
         self._dbapi = engine.dialect.loaded_dbapi
         self._reader: Any = None
+        self._pq = None if self.sqlite else libpq.Statements()
         self._reader_lock = threading.Lock()
         self._idle: list[Any] = []
         self._idle_lock = threading.Lock()
@@ -81,6 +84,8 @@ class DirectDb:
         return conn
 
     def _discard(self, conn: Any) -> None:
+        if self._pq is not None:
+            self._pq.forget(conn)
         with suppress(self._dbapi.Error):
             conn.close()
 
@@ -151,8 +156,12 @@ class DirectDb:
             self.connect()
         conn = self._reader
         try:
-            cur = conn.execute(text, params) if params else conn.execute(sql)
-            raw = [cur.fetchone()] if limit_one else cur.fetchall()
+            raw = self._pq_rows(conn, sql, params)
+            if raw is None:
+                cur = conn.execute(text, params) if params else conn.execute(sql)
+                raw = [cur.fetchone()] if limit_one else cur.fetchall()
+            elif limit_one:
+                raw = raw[:1]
         except self._dbapi.Error as exc:
             if self._broken(exc):
                 with self._reader_lock:
@@ -164,6 +173,13 @@ class DirectDb:
         if not any(procs):
             return [tuple(r) for r in rows]
         return [tuple(v if p is None else p(v) for p, v in zip_longest(procs, r)) for r in rows]
+
+    def _pq_rows(self, conn: Any, sql: str, params: Mapping[str, Any]) -> list[Any] | None:
+        """PostgreSQL: the rows through libpq (``survey.db.libpq``), or None to go through the cursor."""
+        if self._pq is None:
+            return None
+        result = self._pq.run(conn, sql, params)
+        return None if result is None else libpq.rows(result)
 
     async def ready(self) -> None:
         """From an event loop, before reads on it: opens the read connection in a thread if there is none,
@@ -338,6 +354,10 @@ class Transaction:
         """Run one statement; the number of rows it changed."""
         text, _ = self._db._prepared(sql, ())
         try:
+            if self._db._pq is not None:
+                result = self._db._pq.run(self._conn, sql, params)
+                if result is not None:
+                    return int(result.command_tuples or 0)
             cur = self._conn.execute(text, params) if params else self._conn.execute(sql)
         except self._db._dbapi.Error as exc:
             raise self._db._error(sql, params, exc) from exc
