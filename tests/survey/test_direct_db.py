@@ -185,3 +185,39 @@ def test_submit_spends_the_code_once_and_a_spent_code_leaves_nothing(
     assert _count(engine, key) == 1
     with pytest.raises(services.CodeAlreadyUsed):
         services.resolve_receipt(db, raw_code=code, today=world.today)
+
+
+@pytest.mark.postgres
+def test_libpq_statements_read_every_type_they_know_and_leave_the_rest_to_psycopg(postgres_url: str) -> None:
+    from decimal import Decimal
+
+    from survey.db.engine import make_engine
+
+    engine = make_engine(postgres_url)
+    db = DirectDb(engine)
+    try:
+        sql = (
+            "SELECT CAST(:flag AS boolean), CAST(:n AS integer), CAST(:big AS bigint), CAST(:s AS varchar), "
+            "CAST(:d AS date), CAST(:j AS json), CAST(:nothing AS text)"
+        )
+        params = {
+            "flag": True,
+            "n": 7,
+            "big": 2**40,
+            "s": "Xã Thử",
+            "d": date(2026, 3, 15),
+            "j": '{"a": [1]}',
+            "nothing": None,
+        }
+        for _ in range(2):  # prepared on the first run, reused on the second
+            assert db.one(sql, params) == (True, 7, 2**40, "Xã Thử", date(2026, 3, 15), {"a": [1]}, None)
+        # a parameter or a result type libpq.py does not handle goes through the cursor, with the same answer
+        assert db.one("SELECT CAST(:x AS numeric)", {"x": Decimal("1.25")}) == (Decimal("1.25"),)
+        assert db.one("SELECT CAST(:x AS numeric)", {"x": "2.5"}) == (Decimal("2.5"),)
+        with pytest.raises(IntegrityError), db.transaction() as tx:  # a refused statement: its SQLSTATE's error
+            tx.execute("INSERT INTO unit_level (code, name_vi, name_en, depth) VALUES (:c, 'a', 'b', 0)", {"c": "dup"})
+            tx.execute("INSERT INTO unit_level (code, name_vi, name_en, depth) VALUES (:c, 'a', 'b', 0)", {"c": "dup"})
+        assert db.one("SELECT count(*) FROM unit_level WHERE code = :c", {"c": "dup"}) == (0,)
+    finally:
+        db.close()
+        engine.dispose()
