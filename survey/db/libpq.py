@@ -54,6 +54,8 @@ def _encode(value: Any) -> tuple[bytes | None, int] | None:
         return value.encode(), 0
     if isinstance(value, int | float):
         return str(value).encode(), 0
+    if isinstance(value, psycopg.Binary):  # what SQLAlchemy's LargeBinary hands psycopg
+        value = value.obj
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value), 1  # bytea, binary: no escaping
     if isinstance(value, datetime | date):

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import Engine, create_engine, func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from survey.citizen import services
+from survey.db import libpq
 from survey.db.direct import DirectDb, Transaction
 from survey.db.models import Channel, ReceiptCode, Response, Wave
 from tests.factories import World, new_code
@@ -39,6 +41,21 @@ def _values(world: World, key: str, **extra: Any) -> dict[str, Any]:
         "submission_key": key,
         **extra,
     }
+
+
+_VALUES = {
+    "wave_id": 1,
+    "unit_id": 2,
+    "service_point_id": None,
+    "field_id": 3,
+    "channel": 1,
+    "questionnaire_version_id": 4,
+    "submitted_at": datetime(2026, 3, 15, 9, 45, tzinfo=UTC),
+    "answers": b"\x01\x02",
+    "comment": None,
+    "flags": 0,
+    "submission_key": "k",
+}
 
 
 def _count(engine: Engine, key_prefix: str) -> int:
@@ -218,6 +235,13 @@ def test_libpq_statements_read_every_type_they_know_and_leave_the_rest_to_psycop
             tx.execute("INSERT INTO unit_level (code, name_vi, name_en, depth) VALUES (:c, 'a', 'b', 0)", {"c": "dup"})
             tx.execute("INSERT INTO unit_level (code, name_vi, name_en, depth) VALUES (:c, 'a', 'b', 0)", {"c": "dup"})
         assert db.one("SELECT count(*) FROM unit_level WHERE code = :c", {"c": "dup"}) == (0,)
+        # what SQLAlchemy's column types hand the driver for a response goes through libpq, not the cursor
+        values = {
+            c: p(v) if p else v
+            for (c, p), v in zip(db.insert_sql(RESPONSE, tuple(_VALUES))[1], _VALUES.values(), strict=True)
+        }
+        assert all(libpq._encode(v) is not None for v in values.values())
+        assert libpq._encode(psycopg.Binary(b"\x00\xff")) == (b"\x00\xff", 1)
     finally:
         db.close()
         engine.dispose()
