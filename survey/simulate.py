@@ -106,12 +106,14 @@ def simulate_arrivals(
             target = services.resolve_receipt(db, raw_code=code, today=today)
             services.submit(
                 db,
-                target=target,
-                answers=answers.answers[j].tobytes(),
-                comment=answers.comments[j],
-                submission_key=secrets.token_hex(32),
-                now=datetime.now(UTC),
-                bucket_minutes=settings.time_bucket_minutes,
+                services.Submission(
+                    target=target,
+                    answers=answers.answers[j].tobytes(),
+                    comment=answers.comments[j],
+                    submission_key=secrets.token_hex(32),
+                    now=datetime.now(UTC),
+                    bucket_minutes=settings.time_bucket_minutes,
+                ),
             )
             answered += 1
     finally:

@@ -193,13 +193,15 @@ async def _survey_submit(
     with contextlib.suppress(AlreadyReceived):
         await services.submit_from_loop(
             db,
-            target=target,
-            answers=parsed.answers,
-            comment=parsed.comment,
-            submission_key=token.submission_key,
-            now=datetime.now(UTC),
-            bucket_minutes=settings.time_bucket_minutes,
-            flags=flags,
+            services.Submission(
+                target=target,
+                answers=parsed.answers,
+                comment=parsed.comment,
+                submission_key=token.submission_key,
+                now=datetime.now(UTC),
+                bucket_minutes=settings.time_bucket_minutes,
+                flags=flags,
+            ),
         )
         stored = True
     return Redirect(f"/thanks?lang={locale}", status_code=303), stored

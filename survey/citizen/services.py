@@ -201,39 +201,45 @@ _SPEND_SQL = "UPDATE receipt_code SET spent = :spent WHERE code_hash = :digest A
 _STORED_SQL = "SELECT 1 FROM response WHERE submission_key = :key"
 
 
-def _response_values(
-    target: SurveyTarget,
-    *,
-    answers: bytes,
-    comment: str | None,
-    submission_key: str,
-    now: datetime,
-    bucket_minutes: int,
-    flags: int,
-) -> dict[str, Any]:
-    return {
-        "wave_id": target.wave_id,
-        "unit_id": target.unit_id,
-        "service_point_id": target.service_point_id,
-        "field_id": target.field_id,
-        "channel": int(target.channel),
-        "questionnaire_version_id": target.version_id,
-        "submitted_at": bucket(now, bucket_minutes),
-        "answers": answers,
-        "comment": comment,
-        "flags": int(flags),
-        "submission_key": submission_key,
-    }
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """One page's answers, ready to store. ``flags`` are the integrity flags it earned
+    (``survey.integrity.flags``): a suspect response is stored flagged, never dropped."""
+
+    target: SurveyTarget
+    answers: bytes
+    comment: str | None
+    submission_key: str
+    now: datetime
+    bucket_minutes: int
+    flags: int = 0
+
+    def row(self) -> dict[str, Any]:
+        t = self.target
+        return {
+            "wave_id": t.wave_id,
+            "unit_id": t.unit_id,
+            "service_point_id": t.service_point_id,
+            "field_id": t.field_id,
+            "channel": int(t.channel),
+            "questionnaire_version_id": t.version_id,
+            "submitted_at": bucket(self.now, self.bucket_minutes),
+            "answers": self.answers,
+            "comment": self.comment,
+            "flags": int(self.flags),
+            "submission_key": self.submission_key,
+        }
 
 
-def _spend_and_store(tx: Transaction, code_hash: str | None, values: dict[str, Any]) -> None:
+def _store(tx: Transaction, submission: Submission) -> None:
     """Insert the response and spend its code (one round trip on PostgreSQL); a code already spent raises,
     which rolls the insert back with the transaction."""
+    code_hash, row = submission.target.code_hash, submission.row()
     if code_hash is None:
-        tx.insert(Response.__table__, values)  # type: ignore[attr-defined]
+        tx.insert(Response.__table__, row)  # type: ignore[attr-defined]
         return
     spend = (_SPEND_SQL, {"spent": True, "digest": code_hash, "unspent": False})
-    if tx.insert(Response.__table__, values, then=spend) != 1:  # type: ignore[attr-defined]
+    if tx.insert(Response.__table__, row, then=spend) != 1:  # type: ignore[attr-defined]
         raise CodeAlreadyUsed(N_("This code has already been used. Thank you for your answers."))
 
 
@@ -241,69 +247,28 @@ def _was_received(db: DirectDb, submission_key: str) -> bool:
     return db.one(_STORED_SQL, {"key": submission_key}) is not None
 
 
-def submit(
-    db: DirectDb,
-    *,
-    target: SurveyTarget,
-    answers: bytes,
-    comment: str | None,
-    submission_key: str,
-    now: datetime,
-    bucket_minutes: int,
-    flags: int = 0,
-) -> None:
+def submit(db: DirectDb, submission: Submission) -> None:
     """Store one response, spending its receipt code in the same transaction (blocking; from an event loop
     use ``submit_from_loop``, which commits it together with the other submissions waiting).
-
-    ``flags`` are the integrity flags it earned (``survey.integrity.flags``): a suspect response is stored
-    flagged, never dropped.
 
     Raises ``CodeAlreadyUsed`` when the code was spent before (by another submission, perhaps at the
     same moment), ``AlreadyReceived`` when this very page was stored already; nothing is written then.
     """
-    values = _response_values(
-        target,
-        answers=answers,
-        comment=comment,
-        submission_key=submission_key,
-        now=now,
-        bucket_minutes=bucket_minutes,
-        flags=flags,
-    )
     try:
         with db.transaction() as tx:
-            _spend_and_store(tx, target.code_hash, values)
+            _store(tx, submission)
     except IntegrityError:
-        if _was_received(db, submission_key):
+        if _was_received(db, submission.submission_key):
             raise AlreadyReceived() from None
         raise
 
 
-async def submit_from_loop(
-    db: DirectDb,
-    *,
-    target: SurveyTarget,
-    answers: bytes,
-    comment: str | None,
-    submission_key: str,
-    now: datetime,
-    bucket_minutes: int,
-    flags: int = 0,
-) -> None:
+async def submit_from_loop(db: DirectDb, submission: Submission) -> None:
     """``submit`` for a request handler: the same transaction, through the writer's group commit."""
-    values = _response_values(
-        target,
-        answers=answers,
-        comment=comment,
-        submission_key=submission_key,
-        now=now,
-        bucket_minutes=bucket_minutes,
-        flags=flags,
-    )
     try:
-        await db.write(lambda tx: _spend_and_store(tx, target.code_hash, values))
+        await db.write(lambda tx: _store(tx, submission))
     except IntegrityError:
-        if _was_received(db, submission_key):
+        if _was_received(db, submission.submission_key):
             raise AlreadyReceived() from None
         raise
 

@@ -185,12 +185,7 @@ def test_submit_spends_the_code_once_and_a_spent_code_leaves_nothing(
         def one(submission_key: str) -> Any:
             return services.submit_from_loop(
                 db,
-                target=target,
-                answers=answers,
-                comment=None,
-                submission_key=submission_key,
-                now=datetime.now(UTC),
-                bucket_minutes=15,
+                services.Submission(target, answers, None, submission_key, datetime.now(UTC), bucket_minutes=15),
             )
 
         return list(await asyncio.gather(one(key), one(secrets.token_hex(16)), return_exceptions=True))
