@@ -240,3 +240,13 @@ def test_libpq_statements_read_every_type_they_know_and_leave_the_rest_to_psycop
     finally:
         db.close()
         engine.dispose()
+
+
+def test_a_questionnaire_not_cached_yet_is_read_from_its_stored_definition(
+    db: DirectDb, engine: Engine, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(services, "_SPECS", {})
+    target = services.resolve_receipt(db, raw_code=new_code(engine, world), today=world.today)
+    assert [i.id for i in target.spec.items] == [i.id for i in world.sipas.items]
+    assert target.spec.layout == world.sipas.layout
+    assert (target.version_id, target.version_hash) in services._SPECS
