@@ -249,9 +249,12 @@ class DirectDb:
         outcomes = self._together(batch) if len(batch) > 1 else None
         if outcomes is None:  # one write, or one of the batch raised: each in its own transaction
             outcomes = [self._alone(work) for work, _, _ in batch]
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
         for (ok, value), (_, loop, future) in zip(outcomes, batch, strict=True):
+            by_loop.setdefault(loop, []).append((future, ok, value))
+        for loop, settled in by_loop.items():  # one wake-up of each event loop per batch, not one per write
             with suppress(RuntimeError):  # the loop has closed (the server is stopping)
-                loop.call_soon_threadsafe(_settle, future, ok, value)
+                loop.call_soon_threadsafe(_settle_all, settled)
 
     def _together(self, batch: list[_Work]) -> list[tuple[bool, Any]] | None:
         """The batch in one transaction; None (and nothing stored) if any of it raised."""
@@ -334,13 +337,14 @@ class DirectDb:
         return found
 
 
-def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
-    if future.cancelled():  # the request went away; its write stands (a re-sent page is recognised)
-        return
-    if ok:
-        future.set_result(value)
-    else:
-        future.set_exception(value)
+def _settle_all(settled: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    for future, ok, value in settled:
+        if future.cancelled():  # the request went away; its write stands (a re-sent page is recognised)
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
 
 
 class Transaction:
