@@ -11,7 +11,7 @@ import anyio.to_thread
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from litestar import Litestar, MediaType, Request, Response, get
 from litestar.config.allowed_hosts import AllowedHostsConfig
-from litestar.datastructures import MutableScopeHeaders, State
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.openapi.config import OpenAPIConfig
@@ -156,14 +156,18 @@ def healthz(state: State) -> dict[str, str]:
     return {"status": "ok"}
 
 
+_BASELINE = ((b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"))
+
+
 async def _baseline_headers(message: Any, scope: Any) -> None:
     """On every answer, errors, JSON, CSV and files included (pages add their CSP in ``survey.web``)."""
     if message["type"] == "http.response.start":
-        headers = MutableScopeHeaders.from_message(message)
-        if "x-content-type-options" not in headers:
-            headers["X-Content-Type-Options"] = "nosniff"
-        if "referrer-policy" not in headers:
-            headers["Referrer-Policy"] = "no-referrer"
+        # ASGI header names are lower-case bytes; Litestar's header helpers would decode every one of them
+        headers = message.setdefault("headers", [])
+        names = {name for name, _ in headers}
+        missing = [header for header in _BASELINE if header[0] not in names]
+        if missing:
+            message["headers"] = [*headers, *missing]
 
 
 def _freeze_startup_objects(app: Litestar) -> None:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
-import time
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from litestar import Controller, MediaType, Request, Response, get, post
+from litestar import Controller, Request, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
@@ -16,14 +14,14 @@ from litestar.response import Redirect, Template
 from survey import codes
 from survey.auth.sessions import STORE_NAME
 from survey.citizen import services
-from survey.citizen.forms import HONEYPOT_FIELD, FieldError, ParsedAnswers, parse_answers
+from survey.citizen.forms import ParsedAnswers
 from survey.citizen.pages import TEMPLATE, SurveyPages, survey_context
-from survey.citizen.services import AlreadyReceived, SurveyTarget
+from survey.citizen.services import SurveyTarget
+from survey.citizen.submission import Refused, check_submission, store_submission
 from survey.db.direct import DirectDb
-from survey.i18n import N_
 from survey.integrity import citizen as integrity
 from survey.settings import Settings
-from survey.web import lang_cookies, new_nonce, page, request_locale, security_headers
+from survey.web import PreparedResponse, lang_cookies, page, request_locale
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 AnyRequest = Request[Any, Any, Any]
@@ -44,7 +42,7 @@ class CitizenController(Controller):
         return page(request, "citizen/home.html", settings=_settings(request))
 
     @get("/r/{code:str}")
-    async def receipt_page(self, request: AnyRequest, code: FromPath[str]) -> Response[bytes] | Template:
+    async def receipt_page(self, request: AnyRequest, code: FromPath[str]) -> PreparedResponse | Template:
         await integrity.public_rate_limit(request)
         db = await _db(request)
         return _survey_page(request, services.resolve_receipt(db, raw_code=code, today=_today(request)))
@@ -52,7 +50,7 @@ class CitizenController(Controller):
     @post("/r/{code:str}")
     async def receipt_submit(
         self, request: AnyRequest, code: FromPath[str], data: Form
-    ) -> Response[bytes] | Template | Redirect:
+    ) -> PreparedResponse | Template | Redirect:
         await integrity.public_rate_limit(request)
         db = await _db(request)
         try:
@@ -69,7 +67,7 @@ class CitizenController(Controller):
             raise
 
     @get("/c/{token:str}")
-    async def counter_page(self, request: AnyRequest, token: FromPath[str]) -> Response[bytes] | Template:
+    async def counter_page(self, request: AnyRequest, token: FromPath[str]) -> PreparedResponse | Template:
         await integrity.public_rate_limit(request)
         db = await _db(request)
         response = _survey_page(request, services.resolve_counter(db, token=token, today=_today(request)))
@@ -79,7 +77,7 @@ class CitizenController(Controller):
     @post("/c/{token:str}")
     async def counter_submit(
         self, request: AnyRequest, token: FromPath[str], data: Form
-    ) -> Response[bytes] | Template | Redirect:
+    ) -> PreparedResponse | Template | Redirect:
         # One rating per device, counter and day: a second one is stored with the REPEAT_DEVICE flag (not refused).
         await integrity.public_rate_limit(request)
         db = await _db(request)
@@ -125,25 +123,17 @@ def _survey_page(
     parsed: ParsedAnswers | None = None,
     notice: str | None = None,
     status_code: int = 200,
-) -> Response[bytes] | Template:
+) -> PreparedResponse | Template:
     """The survey page: from the pre-rendered parts (``survey.citizen.pages``) when it is shown fresh,
     from the template when it comes back with errors or a notice."""
     settings = _settings(request)
     locale = request_locale(request, settings)
-    token = codes.sign_form_token(settings.secret_key, target.form_target)
-    where = target.where(locale)
     if parsed is None and notice is None and status_code == 200:
         pages: SurveyPages = request.app.state.survey_pages
-        nonce = new_nonce()
-        gzip = _accepts_gzip(request)
-        body = pages.get(target.version_id, target.version_hash, target.spec, locale).body(
-            nonce, where, token, gzip=gzip
-        )
-        headers = {**security_headers(nonce), "Vary": "Accept-Encoding"}
-        if gzip:
-            headers["Content-Encoding"] = "gzip"
-        return Response(body, media_type=MediaType.HTML, headers=headers, cookies=lang_cookies(request, locale))
-    context = survey_context(spec=target.spec, where=where, token=token, parsed=parsed, notice=notice)
+        body, headers = pages.fresh(target, locale, secret=settings.secret_key, gzip=_accepts_gzip(request))
+        return PreparedResponse(body, headers, cookies=lang_cookies(request, locale))
+    token = codes.sign_form_token(settings.secret_key, target.form_target)
+    context = survey_context(spec=target.spec, where=target.where(locale), token=token, parsed=parsed, notice=notice)
     return page(request, TEMPLATE, settings=settings, locale=locale, status_code=status_code, context=context)
 
 
@@ -154,57 +144,14 @@ async def _survey_submit(
     data: dict[str, Any],
     *,
     repeat_device: bool = False,
-) -> tuple[Response[bytes] | Template | Redirect, bool]:
+) -> tuple[PreparedResponse | Template | Redirect, bool]:
     """The page to answer with, and whether a new response was stored."""
     settings = _settings(request)
     locale = request_locale(request, settings)
-    parsed = parse_answers(target.spec, data, comment_max_chars=settings.comment_max_chars)
-    token_value = data.get("token")
-    try:
-        if not isinstance(token_value, str):
-            raise codes.BadToken("missing")
-        token = codes.verify_form_token(
-            settings.secret_key,
-            target.form_target,
-            token_value,
-            max_age_s=settings.form_token_max_age_hours * 3600,
-        )
-    except codes.ExpiredToken:
-        # Keep what they chose and let them send it again with a fresh token.
-        stale = ParsedAnswers(parsed.answers, parsed.comment, (), parsed.kept)
-        notice = N_("This page was open for a long time. Please check your answers and send them again.")
-        return _survey_page(request, target, parsed=stale, notice=notice, status_code=400), False
-    except codes.BadToken:
-        tampered = FieldError(None, N_("This form could not be checked. Please send your answers again."))
-        bad = ParsedAnswers(parsed.answers, parsed.comment, (tampered, *parsed.errors), parsed.kept)
-        return _survey_page(request, target, parsed=bad, status_code=400), False
-    if not parsed.ok:
-        return _survey_page(request, target, parsed=parsed, status_code=400), False
-    # Suspect answers are stored with a flag, never refused: see survey/integrity/flags.py.
-    honeypot = data.get(HONEYPOT_FIELD)
-    flags = integrity.submission_flags(
-        honeypot=honeypot if isinstance(honeypot, str) else " ".join(map(str, honeypot or [])),
-        elapsed_s=time.time() - token.issued_at,
-        needed_s=integrity.min_seconds(target.spec, settings),
-        repeat_device=repeat_device,
-    )
-    # AlreadyReceived: the same page sent twice; the first copy is stored, so thank them again.
-    stored = False
-    with contextlib.suppress(AlreadyReceived):
-        await services.submit_from_loop(
-            db,
-            services.Submission(
-                target=target,
-                answers=parsed.answers,
-                comment=parsed.comment,
-                submission_key=token.submission_key,
-                now=datetime.now(UTC),
-                bucket_minutes=settings.time_bucket_minutes,
-                flags=flags,
-            ),
-        )
-        stored = True
-    return Redirect(f"/thanks?lang={locale}", status_code=303), stored
+    checked = check_submission(settings, target, data, repeat_device=repeat_device)
+    if isinstance(checked, Refused):
+        return _survey_page(request, target, parsed=checked.parsed, notice=checked.notice, status_code=400), False
+    return Redirect(f"/thanks?lang={locale}", status_code=303), await store_submission(db, checked)
 
 
 def _device_marker(request: AnyRequest, counter_token: str) -> str | None:
@@ -216,7 +163,7 @@ def _device_marker(request: AnyRequest, counter_token: str) -> str | None:
     return integrity.device_marker(settings.secret_key, device, counter_token, settings.today())
 
 
-def _keep_device_cookie(request: AnyRequest, response: Response[bytes] | Template | Redirect) -> None:
+def _keep_device_cookie(request: AnyRequest, response: PreparedResponse | Template | Redirect) -> None:
     """Give the browser a signed random device id if it has none (or a forged one)."""
     settings = _settings(request)
     if integrity.device_id(settings.secret_key, request.cookies.get(integrity.DEVICE_COOKIE)) is None:

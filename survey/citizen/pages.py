@@ -21,16 +21,20 @@ from typing import Any
 from jinja2 import Environment
 from markupsafe import Markup, escape
 
+from survey import codes
 from survey.citizen.forms import FieldError, ParsedAnswers, field_name
+from survey.citizen.services import SurveyTarget
 from survey.i18n import Locale
 from survey.questionnaire import Spec
-from survey.web import page_context
+from survey.web import new_nonce, page_context, raw_security_headers
 
 TEMPLATE = "citizen/survey.html"
 # What the template is given where a request's own values go: unlike anything a page can contain.
 _MARKERS = ("\x00nonce\x00", "\x00where\x00", "\x00token\x00")
 _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # deflate, no name, no time, unknown OS
 _LEVEL = 6
+_VARY = (b"vary", b"Accept-Encoding")
+_GZIPPED = (b"content-encoding", b"gzip")
 
 
 def survey_context(
@@ -62,6 +66,30 @@ def _stored_block(data: bytes) -> bytes:
     return b"\x00" + struct.pack("<HH", n, n ^ 0xFFFF) + data
 
 
+def _crc_shift(part: bytes) -> tuple[tuple[int, ...], ...]:
+    """Tables that continue a CRC-32 over ``part`` without reading it again.
+
+    ``zlib.crc32(part, c) == S(c) ^ zlib.crc32(part)``, where ``S`` is linear over GF(2) and depends only on
+    ``len(part)``; ``S`` of a 32-bit value is the XOR of ``S`` of its four bytes, looked up here.
+    """
+    base = zlib.crc32(part)
+    bit = [zlib.crc32(part, 1 << i) ^ base for i in range(32)]
+    tables = []
+    for k in range(4):
+        table = [0] * 256
+        for v in range(1, 256):
+            low = v & -v  # v's lowest set bit
+            table[v] = table[v ^ low] ^ bit[8 * k + low.bit_length() - 1]
+        tables.append(tuple(table))
+    return tuple(tables)
+
+
+def _crc_continue(tables: tuple[tuple[int, ...], ...], part_crc: int, crc: int) -> int:
+    """``zlib.crc32(part, crc)`` from ``part``'s tables and ``zlib.crc32(part)``."""
+    t0, t1, t2, t3 = tables
+    return t0[crc & 0xFF] ^ t1[(crc >> 8) & 0xFF] ^ t2[(crc >> 16) & 0xFF] ^ t3[crc >> 24] ^ part_crc
+
+
 def _deflate(data: bytes, *, final: bool) -> bytes:
     co = zlib.compressobj(_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
     return co.compress(data) + co.flush(zlib.Z_FINISH if final else zlib.Z_SYNC_FLUSH)
@@ -73,6 +101,8 @@ class SurveyPage:
 
     parts: tuple[bytes, ...]  # len(_MARKERS) + 1 of them
     deflated: tuple[bytes, ...]
+    crcs: tuple[int, ...]  # zlib.crc32 of each part
+    shifts: tuple[tuple[tuple[int, ...], ...], ...]  # _crc_shift of each part
 
     @classmethod
     def render(cls, env: Environment, spec: Spec, locale: Locale) -> SurveyPage:
@@ -87,7 +117,12 @@ class SurveyPage:
             parts.append(before)
         parts.append(html)
         raw = tuple(p.encode() for p in parts)
-        return cls(raw, tuple(_deflate(p, final=i == len(raw) - 1) for i, p in enumerate(raw)))
+        return cls(
+            raw,
+            tuple(_deflate(p, final=i == len(raw) - 1) for i, p in enumerate(raw)),
+            tuple(zlib.crc32(p) for p in raw),
+            tuple(_crc_shift(p) for p in raw),
+        )
 
     def body(self, nonce: str, where: str, token: str, *, gzip: bool) -> bytes:
         """The page with this request's values; gzip-encoded when ``gzip``."""
@@ -96,9 +131,10 @@ class SurveyPage:
             return b"".join(p for pair in zip(self.parts, (*values, b""), strict=True) for p in pair)
         out = [_GZIP_HEADER]
         crc, size = 0, 0
-        for part, packed, value in zip(self.parts, self.deflated, (*values, None), strict=True):
+        parts = zip(self.parts, self.deflated, self.crcs, self.shifts, (*values, None), strict=True)
+        for part, packed, part_crc, shift, value in parts:
             out.append(packed)
-            crc, size = zlib.crc32(part, crc), size + len(part)
+            crc, size = _crc_continue(shift, part_crc, crc), size + len(part)
             if value is not None:
                 out.append(_stored_block(value))
                 crc, size = zlib.crc32(value, crc), size + len(value)
@@ -125,3 +161,17 @@ class SurveyPages:
                     self._pages.clear()
                 self._pages[key] = found
         return found
+
+    def fresh(
+        self, target: SurveyTarget, locale: Locale, *, secret: str, gzip: bool
+    ) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+        """A fresh survey page for ``target``, and its headers (``survey.web.PreparedResponse`` sends them)."""
+        nonce = new_nonce()
+        token = codes.sign_form_token(secret, target.form_target)
+        page = self.get(target.version_id, target.version_hash, target.spec, locale)
+        body = page.body(nonce, target.where(locale), token, gzip=gzip)
+        headers = raw_security_headers(nonce)
+        headers.append(_VARY)
+        if gzip:
+            headers.append(_GZIPPED)
+        return body, headers

@@ -11,17 +11,18 @@ from collections.abc import Iterator
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from litestar import Litestar, get
+from litestar.datastructures import Cookie
 from litestar.response import Response, Stream
 from litestar.testing import TestClient
 from sqlalchemy import Engine
 
 from seed_data import QUESTIONNAIRE_DIR
 from survey.app import template_environment
-from survey.citizen.pages import TEMPLATE, SurveyPage, survey_context
+from survey.citizen.pages import TEMPLATE, SurveyPage, _crc_continue, _crc_shift, survey_context
 from survey.compression import gzip_middleware
 from survey.i18n import Locale
 from survey.questionnaire import Spec, load_file
-from survey.web import page_context
+from survey.web import PreparedResponse, page_context, raw_security_headers, security_headers
 from tests.factories import World, new_code
 
 ENV = template_environment()
@@ -130,3 +131,30 @@ def test_the_middleware_compresses_what_is_worth_it_and_nothing_twice() -> None:
         streamed = c.get("/stream", headers={"Accept-Encoding": "gzip"})
         assert streamed.headers["content-encoding"] == "gzip" and "content-length" not in streamed.headers
         assert streamed.text == "".join(f"{i},row {i}\n" * 20 for i in range(50))
+
+
+@settings(max_examples=200, deadline=None)
+@given(part=st.binary(max_size=3000), start=st.integers(min_value=0, max_value=2**32 - 1))
+def test_a_crc_continued_from_tables_is_zlibs(part: bytes, start: int) -> None:
+    assert _crc_continue(_crc_shift(part), zlib.crc32(part), start) == zlib.crc32(part, start)
+
+
+def test_a_prepared_response_sends_its_headers_and_later_cookies_and_the_routes_own() -> None:
+    route_headers = {"X-Route": "yes", "Referrer-Policy": "route's"}
+
+    @get("/p", response_headers=route_headers, response_cookies=[Cookie(key="r", value="1")])
+    async def prepared() -> PreparedResponse:
+        response = PreparedResponse(b"<p>hi</p>", raw_security_headers("N0NCE"), cookies=[Cookie(key="a", value="1")])
+        response.cookies.append(Cookie(key="b", value="2"))  # as the counter page adds its device cookie
+        return response
+
+    with TestClient(Litestar([prepared])) as client:
+        answer = client.get("/p")
+    assert answer.status_code == 200 and answer.content == b"<p>hi</p>"
+    assert answer.headers["content-type"] == "text/html; charset=utf-8"
+    assert answer.headers["content-length"] == "9"
+    assert "'nonce-N0NCE'" in answer.headers["content-security-policy"]
+    for name, value in security_headers("N0NCE").items():
+        assert answer.headers[name] == value  # the answer's own win over the route's
+    assert answer.headers["x-route"] == "yes"
+    assert {c.name: c.value for c in answer.cookies.jar} == {"a": "1", "b": "2", "r": "1"}
