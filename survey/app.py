@@ -32,6 +32,7 @@ from survey.auth.guards import LoginRequired, login_url
 from survey.auth.sessions import STORE_NAME, session_config
 from survey.auth.sessions import session_store as default_session_store
 from survey.citizen.controllers import CitizenController
+from survey.citizen.fastpath import ReceiptFastPath
 from survey.citizen.pages import SurveyPages
 from survey.compression import gzip_middleware
 from survey.db import guards
@@ -206,9 +207,14 @@ def template_environment() -> Environment:
 
 
 def create_app(
-    settings: Settings | None = None, engine: Engine | None = None, *, session_store: Store | None = None
+    settings: Settings | None = None,
+    engine: Engine | None = None,
+    *,
+    session_store: Store | None = None,
+    receipt_fast_path: bool = True,
 ) -> Litestar:
-    """The platform's ASGI app. Tests pass their own settings, engine and session store."""
+    """The platform's ASGI app. Tests pass their own settings, engine and session store, and can leave out
+    the receipt survey's fast path (``survey.citizen.fastpath``) to compare it with the handlers."""
     settings = settings or get_settings()
     guards.install()
     owned_engine = engine is None
@@ -222,7 +228,7 @@ def create_app(
         if owned_engine:
             engine.dispose()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             CitizenController,
             IssuingController,
@@ -271,3 +277,6 @@ def create_app(
         on_shutdown=[stop_refresher, _dispose],
         debug=False,
     )
+    if receipt_fast_path:
+        app.asgi_handler = ReceiptFastPath(app, app.asgi_handler)
+    return app

@@ -89,18 +89,32 @@ async def hit(store: Store, key: str, *, limit: int, now: float | None = None) -
     return remaining if count > limit else None
 
 
+RATE_VERDICT = "sipas.rate_limit"  # in a request's scope: the rate limit was counted already, and its verdict
+
+
+async def count_public_request(settings: Settings, store: Store, host: str | None) -> int | None:
+    """Count one survey request from ``host``; seconds to wait when it is over the limit, else None."""
+    limit = settings.public_rate_limit_per_minute
+    if limit <= 0:
+        return None
+    key = rate_key(host, tuple(settings.rate_limit_exempt))
+    if key is None:
+        return None
+    return await hit(store, key, limit=limit)
+
+
 async def public_rate_limit(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
     """First step of every survey page's handler: at most ``public_rate_limit_per_minute`` requests a minute
     per address. (Called, not a route guard: Litestar copies the handler object for every guard call,
-    which cost more than the survey page's own lookup.)"""
-    settings: Settings = connection.app.state.settings
-    limit = settings.public_rate_limit_per_minute
-    if limit <= 0:
-        return
-    key = rate_key(connection.client.host if connection.client else None, tuple(settings.rate_limit_exempt))
-    if key is None:
-        return
-    if await hit(connection.app.stores.get(STORE_NAME), key, limit=limit) is not None:
+    which cost more than the survey page's own lookup.) A request the receipt fast path
+    (``survey.citizen.fastpath``) handed on was counted there: its verdict is used, not counted again."""
+    scope: Any = connection.scope
+    if RATE_VERDICT in scope:
+        wait = scope[RATE_VERDICT]
+    else:
+        host = connection.client.host if connection.client else None
+        wait = await count_public_request(connection.app.state.settings, connection.app.stores.get(STORE_NAME), host)
+    if wait is not None:
         raise RateLimited(
             N_("Many answers have come from your network in the last minute. Please wait a minute and try again.")
         )
