@@ -20,7 +20,8 @@ LEVEL = 6
 _SKIP_TYPES = (b"image/png", b"image/jpeg", b"application/zip", b"application/vnd.openxmlformats")
 
 
-def _accepts_gzip(scope: Scope) -> bool:
+def accepts_gzip(scope: Scope) -> bool:
+    """Whether the request says it takes gzip (ASGI header names are lower-case)."""
     for name, value in scope["headers"]:
         if name == b"accept-encoding":
             return b"gzip" in value
@@ -38,7 +39,7 @@ def _compressible(headers: list[tuple[bytes, bytes]]) -> bool:
 
 def gzip_middleware(app: ASGIApp) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not _accepts_gzip(scope):
+        if scope["type"] != "http" or not accepts_gzip(scope):
             await app(scope, receive, send)
             return
         start: dict[str, Any] | None = None

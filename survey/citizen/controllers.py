@@ -18,6 +18,7 @@ from survey.citizen.forms import ParsedAnswers
 from survey.citizen.pages import TEMPLATE, SurveyPages, survey_context
 from survey.citizen.services import SurveyTarget
 from survey.citizen.submission import Refused, check_submission, store_submission
+from survey.compression import accepts_gzip
 from survey.db.direct import DirectDb
 from survey.integrity import citizen as integrity
 from survey.settings import Settings
@@ -112,10 +113,6 @@ def _today(request: AnyRequest) -> date:
     return _settings(request).today()
 
 
-def _accepts_gzip(request: AnyRequest) -> bool:
-    return "gzip" in request.headers.get("accept-encoding", "")
-
-
 def _survey_page(
     request: AnyRequest,
     target: SurveyTarget,
@@ -130,7 +127,7 @@ def _survey_page(
     locale = request_locale(request, settings)
     if parsed is None and notice is None and status_code == 200:
         pages: SurveyPages = request.app.state.survey_pages
-        body, headers = pages.fresh(target, locale, secret=settings.secret_key, gzip=_accepts_gzip(request))
+        body, headers = pages.fresh(target, locale, secret=settings.secret_key, gzip=accepts_gzip(request.scope))
         return PreparedResponse(body, headers, cookies=lang_cookies(request, locale))
     token = codes.sign_form_token(settings.secret_key, target.form_target)
     context = survey_context(spec=target.spec, where=target.where(locale), token=token, parsed=parsed, notice=notice)

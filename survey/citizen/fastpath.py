@@ -29,6 +29,7 @@ from litestar.response.redirect import ASGIRedirectResponse
 from survey.auth.sessions import STORE_NAME
 from survey.citizen import services
 from survey.citizen.submission import Refused, check_submission, store_submission
+from survey.compression import accepts_gzip
 from survey.i18n import Locale, coerce_locale
 from survey.integrity import citizen as integrity
 from survey.web import LANG_COOKIE, PreparedResponse
@@ -88,7 +89,7 @@ class ReceiptFastPath:
             target = services.resolve_receipt(db, raw_code=code, today=self._settings.today())
             pages: SurveyPages = self._app.state.survey_pages
             locale = self._locale(scope)
-            body, headers = pages.fresh(target, locale, secret=self._settings.secret_key, gzip=_accepts_gzip(scope))
+            body, headers = pages.fresh(target, locale, secret=self._settings.secret_key, gzip=accepts_gzip(scope))
         except Exception:  # a bad code, a closed wave, the database: the handler answers (and words) it
             return False
         await PreparedResponse(body, headers).to_asgi_response(None, None)(scope, _no_body, send)  # type: ignore[arg-type]
@@ -155,10 +156,6 @@ def _header(scope: Scope, name: bytes) -> bytes:
         if key == name:
             return bytes(value)
     return b""
-
-
-def _accepts_gzip(scope: Scope) -> bool:
-    return b"gzip" in _header(scope, b"accept-encoding")
 
 
 def _form(body: bytes) -> dict[str, Any]:

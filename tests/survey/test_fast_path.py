@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import itertools
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -13,6 +14,11 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+from litestar import Request
+from litestar._parsers import parse_url_encoded_form_data
 from litestar.stores.memory import MemoryStore
 from litestar.testing import TestClient
 from sqlalchemy import Engine, func, select
@@ -20,9 +26,10 @@ from sqlalchemy.orm import Session
 
 from survey.app import create_app
 from survey.citizen import controllers
-from survey.citizen.fastpath import _read_body, _replay
+from survey.citizen.fastpath import ReceiptFastPath, _form, _read_body, _replay
 from survey.db.models import Response
 from survey.settings import Settings
+from survey.web import request_locale
 from tests.conftest import form_token, make_settings
 from tests.factories import World, full_answers, new_code
 
@@ -239,6 +246,32 @@ def test_a_body_sent_in_pieces_is_handed_on_whole(engine: Engine, world: World, 
     html = gzip.decompress(page).decode()
     assert status == 400 and 'name="q_access_seats" value="4" checked' in html  # the last chunk's answers too
     assert 'name="q_fb_prompt"' in html
+
+
+_FORM_TEXT = st.text(alphabet="abq_=&%+2F0C3;é ", max_size=40)
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(body=st.one_of(_FORM_TEXT.map(lambda t: t.encode()), st.binary(max_size=40)))
+def test_the_form_is_read_as_litestar_reads_it(body: bytes) -> None:
+    """The fast path's form is the dict the handlers' ``data`` gets (Litestar's own parser, private API)."""
+    assert _form(body) == parse_url_encoded_form_data.__wrapped__(body)
+
+
+_COOKIE_PARTS = ["sipas_lang=en", "sipas_lang=vi", 'sipas_lang="en"', "sipas_lang=xx", "sipas_lang=", "a=1", "b"]
+
+
+def test_the_language_is_chosen_as_by_the_handlers(settings: Settings, engine: Engine) -> None:
+    """Every cookie header of up to three of these parts: the fast path's language is the handlers'."""
+    fast = ReceiptFastPath(create_app(settings, engine, receipt_fast_path=False), inner=None)  # type: ignore[arg-type]
+    chosen = set()
+    for n in range(4):
+        for parts in itertools.product(_COOKIE_PARTS, repeat=n):
+            cookie = "; ".join(parts)
+            scope: Any = {"type": "http", "headers": [(b"cookie", cookie.encode())], "query_string": b"", "path": "/"}
+            assert fast._locale(scope) == request_locale(Request(scope), settings), cookie
+            chosen.add(fast._locale(scope))
+    assert chosen == {"vi", "en"}
 
 
 def test_replay_gives_the_read_messages_again_then_the_rest() -> None:
