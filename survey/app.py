@@ -11,6 +11,7 @@ import anyio.to_thread
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from litestar import Litestar, MediaType, Request, Response, get
 from litestar.config.allowed_hosts import AllowedHostsConfig
+from litestar.config.compression import CompressionConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, NotFoundException
@@ -21,7 +22,7 @@ from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 from litestar.stores.base import Store
 from litestar.template.config import TemplateConfig
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -32,17 +33,16 @@ from survey.auth.guards import LoginRequired, login_url
 from survey.auth.sessions import STORE_NAME, session_config
 from survey.auth.sessions import session_store as default_session_store
 from survey.citizen.controllers import CitizenController
-from survey.citizen.fastpath import ReceiptFastPath
 from survey.citizen.pages import SurveyPages
-from survey.compression import gzip_middleware
 from survey.db import guards
-from survey.db.direct import DirectDb
+from survey.db.bounded import BoundedDb
 from survey.db.engine import make_engine
 from survey.errors import GoneError, NotFoundError, ServiceUnavailableError, SipasError
 from survey.i18n import N_
 from survey.integrity.controllers import FlagsController
 from survey.leader.board import start_refresher, stop_refresher
 from survey.leader.controllers import MicrodataController, ResultsController
+from survey.limits import Counters, counters_for
 from survey.officer.apikeys.controllers import ApiKeysController
 from survey.officer.controllers import AuthController, StaffController, UsersController
 from survey.officer.designer.controllers import DesignerController
@@ -50,7 +50,7 @@ from survey.officer.qr.controllers import PrintController
 from survey.officer.units.controllers import FieldsController, PointsController, UnitsController
 from survey.officer.waves.controllers import WavesController
 from survey.settings import PROJECT_ROOT, Settings, get_settings
-from survey.web import page
+from survey.web import PRECOMPRESSED_OPT, page
 
 log = logging.getLogger("sipas")
 TEMPLATES_DIR = PROJECT_ROOT / "templates"
@@ -146,12 +146,22 @@ def _on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Any:
     return _error_page(request, 500, _STATUS_MESSAGES[500])
 
 
-@get("/healthz", media_type=MediaType.JSON, include_in_schema=False, sync_to_thread=True)
-def healthz(state: State) -> dict[str, str]:
-    """Liveness and database reachability, for a load balancer."""
+@get("/healthz", media_type=MediaType.JSON, include_in_schema=False, sync_to_thread=False)
+def healthz() -> dict[str, str]:
+    """Liveness, for a load balancer: this process answers (it asks the database nothing; see ``/readyz``)."""
+    return {"status": "ok"}
+
+
+def _select_one(conn: Connection) -> None:
+    conn.execute(text("SELECT 1"))
+
+
+@get("/readyz", media_type=MediaType.JSON, include_in_schema=False)
+async def readyz(state: State) -> dict[str, str]:
+    """Readiness: the database answers within the citizen's deadline (503 otherwise)."""
+    db: BoundedDb = state.citizen_db
     try:
-        with state.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+        await db.read(_select_one)
     except DBAPIError as exc:
         raise ServiceUnavailableError("database unreachable") from exc
     return {"status": "ok"}
@@ -211,24 +221,27 @@ def create_app(
     engine: Engine | None = None,
     *,
     session_store: Store | None = None,
-    receipt_fast_path: bool = True,
+    counters: Counters | None = None,
 ) -> Litestar:
-    """The platform's ASGI app. Tests pass their own settings, engine and session store, and can leave out
-    the receipt survey's fast path (``survey.citizen.fastpath``) to compare it with the handlers."""
+    """The platform's ASGI app. Tests pass their own settings, engine, session store and counters."""
     settings = settings or get_settings()
     guards.install()
     owned_engine = engine is None
-    engine = engine or make_engine(settings.database_url)
-
-    direct_db = DirectDb(engine)
+    engine = engine or make_engine(
+        settings.database_url,
+        statement_timeout_s=settings.db_statement_timeout_seconds,
+        lock_timeout_s=settings.db_lock_timeout_seconds,
+        pool_timeout_s=settings.citizen_wait_seconds,
+    )
+    counters = counters if counters is not None else counters_for(settings)
     templates = template_environment()
 
-    def _dispose() -> None:
-        direct_db.close()
+    async def _dispose() -> None:
+        await counters.close()
         if owned_engine:
             engine.dispose()
 
-    app = Litestar(
+    return Litestar(
         route_handlers=[
             CitizenController,
             IssuingController,
@@ -247,14 +260,24 @@ def create_app(
             WavesController,
             ApiKeysController,
             healthz,
+            readyz,
             create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False),
         ],
         dependencies={"db": Provide(_provide_db)},
-        middleware=[gzip_middleware, session_config(settings).middleware],
+        middleware=[session_config(settings).middleware],
+        compression_config=CompressionConfig(
+            backend="gzip", gzip_compress_level=6, minimum_size=500, exclude_opt_key=PRECOMPRESSED_OPT
+        ),
         csrf_config=csrf_config(settings),
         stores={STORE_NAME: session_store if session_store is not None else default_session_store(settings)},
         state=State(
-            {"settings": settings, "engine": engine, "direct_db": direct_db, "survey_pages": SurveyPages(templates)}
+            {
+                "settings": settings,
+                "engine": engine,
+                "citizen_db": BoundedDb(engine, wait_s=settings.citizen_wait_seconds),
+                "counters": counters,
+                "survey_pages": SurveyPages(templates),
+            }
         ),
         template_config=TemplateConfig(engine=JinjaTemplateEngine.from_environment(templates)),
         allowed_hosts=(
@@ -277,6 +300,3 @@ def create_app(
         on_shutdown=[stop_refresher, _dispose],
         debug=False,
     )
-    if receipt_fast_path:
-        app.asgi_handler = ReceiptFastPath(app, app.asgi_handler)
-    return app

@@ -60,13 +60,35 @@ class Settings(BaseSettings):
         default=60,
         ge=0,
         description="Requests to the survey pages (/r/..., /c/...) one client address may make a minute (0: no "
-        "limit). Counted in the session store, so several app processes share the count when it is Redis.",
+        "limit). Counted atomically in Redis when redis_url is set (shared by every app process), otherwise in a "
+        "file beside the database (the processes of one machine).",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1/32", "::1/128"],
+        description="Networks of the reverse proxies in front of the app: only a request from one of them has its "
+        "client address taken from X-Forwarded-For (the right-most address that is not a proxy).",
     )
     rate_limit_exempt: list[str] = Field(
-        default_factory=lambda: ["127.0.0.0/8", "::1/128"],
-        description="Networks never rate-limited: the machine itself (load tests, health checks). Behind a reverse "
-        "proxy on this machine the client address comes from X-Forwarded-For; a proxy that does not send it makes "
-        "every request look local: set [] then.",
+        default_factory=list,
+        description="Client networks never rate-limited (none by default: a health check does not use the survey "
+        "pages). An address that cannot be read is limited, never exempt.",
+    )
+    db_statement_timeout_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="PostgreSQL: longest statement the app runs (statement_timeout on every connection it opens).",
+    )
+    db_lock_timeout_seconds: float = Field(
+        default=3.0,
+        gt=0,
+        description="Longest wait for a lock another transaction holds (PostgreSQL lock_timeout; SQLite busy "
+        "timeout), after which the request gets a 'please try again' page instead of waiting.",
+    )
+    citizen_wait_seconds: float = Field(
+        default=4.0,
+        gt=0,
+        description="Longest a survey page or submission waits for the database (a server that accepts but never "
+        "answers); then the citizen gets the 'please try again in a few minutes' page.",
     )
     prewarm_scores: bool = Field(
         default=True,

@@ -22,7 +22,6 @@ from seed_data.generator import UnitProfile, responses
 from survey.api import issuing
 from survey.api.keys import Caller
 from survey.citizen import services
-from survey.db.direct import DirectDb
 from survey.db.models import ProcedureField, QuestionnaireVersion, Quota, Unit, Wave
 from survey.errors import NotFoundError
 from survey.settings import Settings
@@ -100,12 +99,11 @@ def simulate_arrivals(
         )
         session.commit()
     answered = 0
-    db = DirectDb(engine)
-    try:
-        for j, code in enumerate(chosen_codes):
-            target = services.resolve_receipt(db, raw_code=code, today=today)
-            services.submit(
-                db,
+    for j, code in enumerate(chosen_codes):
+        with engine.begin() as conn:
+            target = services.resolve_receipt(conn, code, today)
+            services.store(
+                conn,
                 services.Submission(
                     target=target,
                     answers=answers.answers[j].tobytes(),
@@ -115,7 +113,5 @@ def simulate_arrivals(
                     bucket_minutes=settings.time_bucket_minutes,
                 ),
             )
-            answered += 1
-    finally:
-        db.close()
+        answered += 1
     return Arrivals(transactions, n_selected, answered)

@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Mapping
 from typing import Any
 
-from litestar import Request, Response
-from litestar.background_tasks import BackgroundTask, BackgroundTasks
+from litestar import Request
 from litestar.datastructures import Cookie
 from litestar.response import Template
-from litestar.response.base import ASGIResponse
-from litestar.types import Receive, Scope, Send
 
 from survey.i18n import Locale, coerce_locale, template_context
 from survey.settings import Settings
 
 LANG_COOKIE = "sipas_lang"
+# Route option of the handlers that gzip their own answers (the pre-rendered survey page): Litestar's
+# compression (``create_app``) leaves their answers alone.
+PRECOMPRESSED_OPT = "precompressed"
+PRECOMPRESSED = {PRECOMPRESSED_OPT: True}
+
+
+def accepts_gzip(request: Request[Any, Any, Any]) -> bool:
+    """Whether the request says it takes gzip (as Litestar's compression decides it)."""
+    return "gzip" in request.headers.get("accept-encoding", "")
 
 
 def request_locale(request: Request[Any, Any, Any], settings: Settings) -> Locale:
@@ -27,10 +32,13 @@ def request_locale(request: Request[Any, Any, Any], settings: Settings) -> Local
     return coerce_locale(request.cookies.get(LANG_COOKIE), settings.default_locale)
 
 
-def security_headers(nonce: str) -> dict[str, str]:
+def security_headers(nonce: str | None = None, *, style_hashes: tuple[str, ...] = ()) -> dict[str, str]:
+    """The headers every page carries. Its inline style is allowed by ``nonce`` (a page rendered per request)
+    or by the SHA-256 of each inline style (``style_hashes``, base64: a page rendered once and kept)."""
+    styles = " ".join(([f"'nonce-{nonce}'"] if nonce else []) + [f"'sha256-{h}'" for h in style_hashes])
     return {
         "Content-Security-Policy": (
-            f"default-src 'none'; style-src 'self' 'nonce-{nonce}'; img-src 'self' data:; "
+            f"default-src 'none'; style-src 'self' {styles}; img-src 'self' data:; "
             "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
         ),
         "X-Content-Type-Options": "nosniff",
@@ -40,21 +48,11 @@ def security_headers(nonce: str) -> dict[str, str]:
     }
 
 
-_NONCE_MARK = "\x00"
-_RAW_SECURITY = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in security_headers(_NONCE_MARK).items()]
-
-
-def raw_security_headers(nonce: str) -> list[tuple[bytes, bytes]]:
-    """``security_headers(nonce)`` as the ASGI header list (lower-case names, bytes)."""
-    mark, value = _NONCE_MARK.encode(), nonce.encode("latin-1")
-    return [(k, v.replace(mark, value)) if mark in v else (k, v) for k, v in _RAW_SECURITY]
-
-
 def new_nonce() -> str:
     return secrets.token_urlsafe(12)
 
 
-def page_context(locale: Locale, nonce: str) -> dict[str, Any]:
+def page_context(locale: Locale, nonce: str | None) -> dict[str, Any]:
     """What every page's template is given: translation, the CSP nonce, the other language."""
     return {**template_context(locale), "csp_nonce": nonce, "other_locale": "en" if locale == "vi" else "vi"}
 
@@ -86,82 +84,3 @@ def page(
         headers=security_headers(nonce),
         cookies=lang_cookies(request, locale),
     )
-
-
-class PreparedResponse(Response[bytes]):
-    """An answer whose body and headers are final bytes, sent as they are.
-
-    Litestar's own answer objects keep their headers in a structure that decodes and re-encodes every
-    header at each step; for the survey page that bookkeeping cost more than its database lookup.
-    Cookies added to ``cookies`` after it is made are sent too, and headers or cookies the route
-    configures are added after the answer's own."""
-
-    __slots__ = ("raw_headers",)
-
-    def __init__(
-        self,
-        body: bytes,
-        raw_headers: list[tuple[bytes, bytes]],
-        *,
-        media_type: str = "text/html; charset=utf-8",
-        cookies: list[Cookie] | None = None,
-        status_code: int = 200,
-    ) -> None:
-        super().__init__(body, status_code=status_code, cookies=cookies)
-        self.raw_headers = [
-            (b"content-type", media_type.encode("latin-1")),
-            (b"content-length", str(len(body)).encode()),
-            *raw_headers,
-        ]
-
-    def to_asgi_response(
-        self,
-        app: Any,
-        request: Request[Any, Any, Any],
-        *,
-        background: BackgroundTask | BackgroundTasks | None = None,
-        cookies: Iterable[Cookie] | None = None,
-        encoded_headers: Iterable[tuple[bytes, bytes]] | None = None,
-        headers: dict[str, str] | None = None,
-        is_head_response: bool = False,
-        media_type: Any = None,
-        status_code: int | None = None,
-        type_encoders: Mapping[Any, Any] | None = None,
-    ) -> ASGIResponse:
-        raw = self.raw_headers
-        if headers:
-            present = {name for name, _ in raw}
-            raw = raw + [
-                (k.lower().encode("latin-1"), v.encode("latin-1"))
-                for k, v in headers.items()
-                if k.lower().encode("latin-1") not in present
-            ]
-        all_cookies = [*self.cookies, *(cookies or ())]
-        if all_cookies:
-            raw = raw + [c.to_encoded_header() for c in all_cookies if not c.documentation_only]
-        body: bytes = self.content
-        return _PreparedASGIResponse(self.status_code or 200, raw, b"" if is_head_response else body, background)
-
-
-class _PreparedASGIResponse(ASGIResponse):
-    """Sends a ``PreparedResponse``: the start event with its header list, then the body."""
-
-    __slots__ = ("_raw",)
-
-    def __init__(  # not calling ASGIResponse.__init__: none of its header handling is needed
-        self,
-        status_code: int,
-        raw_headers: list[tuple[bytes, bytes]],
-        body: bytes,
-        background: BackgroundTask | BackgroundTasks | None,
-    ) -> None:
-        self.status_code = status_code
-        self._raw = raw_headers
-        self.body = body
-        self.background = background
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": self.status_code, "headers": self._raw})
-        await send({"type": "http.response.body", "body": self.body, "more_body": False})
-        if self.background is not None:
-            await self.background()

@@ -25,6 +25,7 @@ from survey.auth.services import create_user
 from survey.db.engine import make_engine, migrate
 from survey.db.models import Unit, UnitLevel, pk
 from survey.demo import DemoSummary, load_demo
+from survey.limits import Counters, MemoryCounters
 from survey.settings import Settings, get_settings
 from tests.factories import World, build_world
 
@@ -121,7 +122,7 @@ def world(engine: Engine) -> World:
 
 @pytest.fixture()
 def client(settings: Settings, engine: Engine) -> Iterator[TestClient]:
-    with TestClient(app=create_app(settings, engine), raise_server_exceptions=False) as c:
+    with TestClient(app=create_app(settings, engine, counters=MemoryCounters()), raise_server_exceptions=False) as c:
         yield c
 
 
@@ -261,9 +262,16 @@ def staff_world(engine: Engine) -> StaffWorld:
 
 
 @contextmanager
-def staff_client(settings: Settings, engine: Engine, store: Store | None = None) -> Iterator[TestClient]:
-    """A client of an app whose sessions and sign-in counters live in ``store`` (a fresh MemoryStore)."""
-    app = create_app(settings, engine, session_store=store if store is not None else MemoryStore())
+def staff_client(
+    settings: Settings, engine: Engine, store: Store | None = None, counters: Counters | None = None
+) -> Iterator[TestClient]:
+    """A client of an app whose sessions live in ``store`` and sign-in counters in ``counters`` (fresh ones)."""
+    app = create_app(
+        settings,
+        engine,
+        session_store=store if store is not None else MemoryStore(),
+        counters=counters if counters is not None else MemoryCounters(),
+    )
     with TestClient(app=app, raise_server_exceptions=False) as c:
         yield c
 

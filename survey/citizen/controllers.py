@@ -6,30 +6,40 @@ from datetime import date
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
+from litestar.template import TemplateEngineProtocol
 
 from survey import codes
-from survey.auth.sessions import STORE_NAME
 from survey.citizen import services
 from survey.citizen.forms import ParsedAnswers
-from survey.citizen.pages import TEMPLATE, SurveyPages, survey_context
+from survey.citizen.pages import TEMPLATE, SurveyPages, gzip_whole, survey_context
 from survey.citizen.services import SurveyTarget
 from survey.citizen.submission import Refused, check_submission, store_submission
-from survey.compression import accepts_gzip
-from survey.db.direct import DirectDb
+from survey.db.bounded import BoundedDb
 from survey.integrity import citizen as integrity
+from survey.limits import Counters
 from survey.settings import Settings
-from survey.web import PreparedResponse, lang_cookies, page, request_locale
+from survey.web import (
+    PRECOMPRESSED,
+    accepts_gzip,
+    lang_cookies,
+    new_nonce,
+    page,
+    page_context,
+    request_locale,
+    security_headers,
+)
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 AnyRequest = Request[Any, Any, Any]
 
 
 class CitizenController(Controller):
-    """Async handlers: the lookups run on the event loop (``survey.db.direct``), only a commit goes to a thread."""
+    """Async handlers: the rate limit is counted on the event loop; every query runs in a worker thread
+    (``survey.db.bounded``), so a stalled database delays only the survey pages, and only up to a deadline."""
 
     path = "/"
     include_in_schema = False
@@ -42,53 +52,47 @@ class CitizenController(Controller):
             return Redirect(f"/r/{compact or quote(code.strip()[:40], safe='')}", status_code=303)
         return page(request, "citizen/home.html", settings=_settings(request))
 
-    @get("/r/{code:str}")
-    async def receipt_page(self, request: AnyRequest, code: FromPath[str]) -> PreparedResponse | Template:
+    @get("/r/{code:str}", opt=PRECOMPRESSED)
+    async def receipt_page(self, request: AnyRequest, code: FromPath[str]) -> Response[bytes]:
         await integrity.public_rate_limit(request)
-        db = await _db(request)
-        return _survey_page(request, services.resolve_receipt(db, raw_code=code, today=_today(request)))
+        target = await _db(request).read(services.resolve_receipt, code, _today(request))
+        return _survey_page(request, target)
 
-    @post("/r/{code:str}")
-    async def receipt_submit(
-        self, request: AnyRequest, code: FromPath[str], data: Form
-    ) -> PreparedResponse | Template | Redirect:
+    @post("/r/{code:str}", opt=PRECOMPRESSED)
+    async def receipt_submit(self, request: AnyRequest, code: FromPath[str], data: Form) -> Response[bytes] | Redirect:
         await integrity.public_rate_limit(request)
-        db = await _db(request)
+        db = _db(request)
         try:
-            target = services.resolve_receipt(db, raw_code=code, today=_today(request))
+            target = await db.read(services.resolve_receipt, code, _today(request))
             return (await _survey_submit(request, db, target, data))[0]
         except services.CodeAlreadyUsed:
             # the same page sent again (the network went away before the answer came): the same thank-you
             settings = _settings(request)
             max_age_s = settings.form_token_max_age_hours * 3600
-            if services.page_was_stored(
-                db, raw_code=code, token=data.get("token"), secret=settings.secret_key, max_age_s=max_age_s
-            ):
+            if await db.read(services.page_was_stored, code, data.get("token"), settings.secret_key, max_age_s):
                 return Redirect(f"/thanks?lang={request_locale(request, settings)}", status_code=303)
             raise
 
-    @get("/c/{token:str}")
-    async def counter_page(self, request: AnyRequest, token: FromPath[str]) -> PreparedResponse | Template:
+    @get("/c/{token:str}", opt=PRECOMPRESSED)
+    async def counter_page(self, request: AnyRequest, token: FromPath[str]) -> Response[bytes]:
         await integrity.public_rate_limit(request)
-        db = await _db(request)
-        response = _survey_page(request, services.resolve_counter(db, token=token, today=_today(request)))
+        target = await _db(request).read(services.resolve_counter, token, _today(request))
+        response = _survey_page(request, target)
         _keep_device_cookie(request, response)
         return response
 
-    @post("/c/{token:str}")
-    async def counter_submit(
-        self, request: AnyRequest, token: FromPath[str], data: Form
-    ) -> PreparedResponse | Template | Redirect:
+    @post("/c/{token:str}", opt=PRECOMPRESSED)
+    async def counter_submit(self, request: AnyRequest, token: FromPath[str], data: Form) -> Response[bytes] | Redirect:
         # One rating per device, counter and day: a second one is stored with the REPEAT_DEVICE flag (not refused).
         await integrity.public_rate_limit(request)
-        db = await _db(request)
+        db = _db(request)
+        counters: Counters = request.app.state.counters
         marker = _device_marker(request, token)
-        store = request.app.stores.get(STORE_NAME)
-        repeat = marker is not None and await store.exists(marker)
-        target = services.resolve_counter(db, token=token, today=_today(request))
+        repeat = marker is not None and await counters.peek(marker) is not None
+        target = await db.read(services.resolve_counter, token, _today(request))
         response, stored = await _survey_submit(request, db, target, data, repeat_device=repeat)
         if stored and marker is not None:
-            await store.set(marker, b"1", expires_in=integrity.DEVICE_MARKER_TTL_S)
+            await counters.hit(marker, window_s=integrity.DEVICE_MARKER_TTL_S)
         if isinstance(response, Redirect):
             _keep_device_cookie(request, response)
         return response
@@ -103,10 +107,15 @@ def _settings(request: AnyRequest) -> Settings:
     return settings
 
 
-async def _db(request: AnyRequest) -> DirectDb:
-    db: DirectDb = request.app.state.direct_db
-    await db.ready()
+def _db(request: AnyRequest) -> BoundedDb:
+    db: BoundedDb = request.app.state.citizen_db
     return db
+
+
+def _template_engine(request: AnyRequest) -> TemplateEngineProtocol[Any, Any]:
+    engine = request.app.template_engine
+    assert engine is not None, "the app is made with its templates (survey.app.create_app)"
+    return engine
 
 
 def _today(request: AnyRequest) -> date:
@@ -120,28 +129,42 @@ def _survey_page(
     parsed: ParsedAnswers | None = None,
     notice: str | None = None,
     status_code: int = 200,
-) -> PreparedResponse | Template:
-    """The survey page: from the pre-rendered parts (``survey.citizen.pages``) when it is shown fresh,
-    from the template when it comes back with errors or a notice."""
+) -> Response[bytes]:
+    """The survey page, gzip-encoded when the browser takes it: a fresh one from the pre-rendered parts
+    (``survey.citizen.pages``), one that comes back with errors or a notice from the template."""
     settings = _settings(request)
     locale = request_locale(request, settings)
+    token = codes.sign_form_token(settings.secret_key, target.form_target)
+    gzip = accepts_gzip(request)
     if parsed is None and notice is None and status_code == 200:
         pages: SurveyPages = request.app.state.survey_pages
-        body, headers = pages.fresh(target, locale, secret=settings.secret_key, gzip=accepts_gzip(request.scope))
-        return PreparedResponse(body, headers, cookies=lang_cookies(request, locale))
-    token = codes.sign_form_token(settings.secret_key, target.form_target)
-    context = survey_context(spec=target.spec, where=target.where(locale), token=token, parsed=parsed, notice=notice)
-    return page(request, TEMPLATE, settings=settings, locale=locale, status_code=status_code, context=context)
+        survey = pages.get(target.version_id, target.version_hash, target.spec, locale)
+        body, headers = survey.body(target.where(locale), token, gzip=gzip), survey.headers()
+    else:
+        nonce = new_nonce()
+        context = {
+            **page_context(locale, nonce),
+            "request_path": request.url.path,
+            **survey_context(spec=target.spec, where=target.where(locale), token=token, parsed=parsed, notice=notice),
+        }
+        html = _template_engine(request).get_template(TEMPLATE).render(**context).encode()
+        body, headers = (gzip_whole(html) if gzip else html), security_headers(nonce)
+    if gzip:
+        headers["Content-Encoding"] = "gzip"
+    headers["Vary"] = "Accept-Encoding"
+    return Response(
+        body, status_code=status_code, media_type=MediaType.HTML, headers=headers, cookies=lang_cookies(request, locale)
+    )
 
 
 async def _survey_submit(
     request: AnyRequest,
-    db: DirectDb,
+    db: BoundedDb,
     target: SurveyTarget,
     data: dict[str, Any],
     *,
     repeat_device: bool = False,
-) -> tuple[PreparedResponse | Template | Redirect, bool]:
+) -> tuple[Response[bytes] | Redirect, bool]:
     """The page to answer with, and whether a new response was stored."""
     settings = _settings(request)
     locale = request_locale(request, settings)
@@ -152,7 +175,7 @@ async def _survey_submit(
 
 
 def _device_marker(request: AnyRequest, counter_token: str) -> str | None:
-    """The store key for "this device rated this counter today", or None when the browser has no valid cookie."""
+    """The counter key for "this device rated this counter today", or None when the browser has no valid cookie."""
     settings = _settings(request)
     device = integrity.device_id(settings.secret_key, request.cookies.get(integrity.DEVICE_COOKIE))
     if device is None:
@@ -160,7 +183,7 @@ def _device_marker(request: AnyRequest, counter_token: str) -> str | None:
     return integrity.device_marker(settings.secret_key, device, counter_token, settings.today())
 
 
-def _keep_device_cookie(request: AnyRequest, response: PreparedResponse | Template | Redirect) -> None:
+def _keep_device_cookie(request: AnyRequest, response: Response[Any]) -> None:
     """Give the browser a signed random device id if it has none (or a forged one)."""
     settings = _settings(request)
     if integrity.device_id(settings.secret_key, request.cookies.get(integrity.DEVICE_COOKIE)) is None:

@@ -1,40 +1,41 @@
 """The survey page, rendered once per questionnaire version and language, then served for the cost of a join.
 
-A survey page differs between two openings in three places only: the CSP nonce, the line that names the
-unit (and field or counter), and the signed form token. So ``templates/citizen/survey.html`` is rendered
-once per (version, content hash, language) with markers in those places; the text between them is kept
-both as bytes and deflated (each part on its own, ended with a sync flush, so parts can follow each
-other). A request then costs one nonce, one token, one CRC and a join: the three values go in as
-stored (uncompressed) deflate blocks, and the whole is one valid gzip member (RFC 1951 §3.2.4,
-RFC 1952), byte for byte the same page the template would render, only sent compressed without
-compressing it again. Pages with errors or kept answers are rendered by the template as before.
+A fresh survey page differs between two openings in two places only: the line that names the unit (and field
+or counter), and the signed form token, which the template puts at the very end of the form. So
+``templates/citizen/survey.html`` is rendered once per (version, content hash, language) with markers in those
+places, and its inline style is allowed by its hash instead of a per-request nonce. For gzip, the page up to
+the token is compressed once per place (unit, field or counter) and kept; a request then adds the token as a
+stored deflate block and the short compressed rest of the page: one valid gzip member (RFC 1951 §3.2.4,
+RFC 1952), byte for byte the page the template renders, a few dozen bytes longer than compressing it whole.
+Pages with errors or kept answers are rendered by the template per request.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 import struct
 import threading
 import zlib
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 from jinja2 import Environment
 from markupsafe import Markup, escape
 
-from survey import codes
 from survey.citizen.forms import FieldError, ParsedAnswers, field_name
-from survey.citizen.services import SurveyTarget
 from survey.i18n import Locale
 from survey.questionnaire import Spec
-from survey.web import new_nonce, page_context, raw_security_headers
+from survey.web import page_context, security_headers
 
 TEMPLATE = "citizen/survey.html"
 # What the template is given where a request's own values go: unlike anything a page can contain.
-_MARKERS = ("\x00nonce\x00", "\x00where\x00", "\x00token\x00")
+_WHERE, _TOKEN = "\x00where\x00", "\x00token\x00"
 _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # deflate, no name, no time, unknown OS
 _LEVEL = 6
-_VARY = (b"vary", b"Accept-Encoding")
-_GZIPPED = (b"content-encoding", b"gzip")
+_STYLE = re.compile(r"<style>(.*?)</style>", re.DOTALL)
 
 
 def survey_context(
@@ -66,80 +67,73 @@ def _stored_block(data: bytes) -> bytes:
     return b"\x00" + struct.pack("<HH", n, n ^ 0xFFFF) + data
 
 
-def _crc_shift(part: bytes) -> tuple[tuple[int, ...], ...]:
-    """Tables that continue a CRC-32 over ``part`` without reading it again.
-
-    ``zlib.crc32(part, c) == S(c) ^ zlib.crc32(part)``, where ``S`` is linear over GF(2) and depends only on
-    ``len(part)``; ``S`` of a 32-bit value is the XOR of ``S`` of its four bytes, looked up here.
-    """
-    base = zlib.crc32(part)
-    bit = [zlib.crc32(part, 1 << i) ^ base for i in range(32)]
-    tables = []
-    for k in range(4):
-        table = [0] * 256
-        for v in range(1, 256):
-            low = v & -v  # v's lowest set bit
-            table[v] = table[v ^ low] ^ bit[8 * k + low.bit_length() - 1]
-        tables.append(tuple(table))
-    return tuple(tables)
-
-
-def _crc_continue(tables: tuple[tuple[int, ...], ...], part_crc: int, crc: int) -> int:
-    """``zlib.crc32(part, crc)`` from ``part``'s tables and ``zlib.crc32(part)``."""
-    t0, t1, t2, t3 = tables
-    return t0[crc & 0xFF] ^ t1[(crc >> 8) & 0xFF] ^ t2[(crc >> 16) & 0xFF] ^ t3[crc >> 24] ^ part_crc
-
-
-def _deflate(data: bytes, *, final: bool) -> bytes:
-    co = zlib.compressobj(_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
-    return co.compress(data) + co.flush(zlib.Z_FINISH if final else zlib.Z_SYNC_FLUSH)
+def gzip_whole(data: bytes) -> bytes:
+    """``data`` as one gzip member, compressed as the pre-rendered page's parts are."""
+    return zlib.compress(data, _LEVEL, wbits=16 + zlib.MAX_WBITS)
 
 
 @dataclass(frozen=True, slots=True)
-class SurveyPage:
-    """One version's page in one language: the parts between the request's values, plain and deflated."""
+class _Head:
+    """The page up to its token for one place: deflated (ending in a sync flush), its CRC-32 and length."""
 
-    parts: tuple[bytes, ...]  # len(_MARKERS) + 1 of them
-    deflated: tuple[bytes, ...]
-    crcs: tuple[int, ...]  # zlib.crc32 of each part
-    shifts: tuple[tuple[tuple[int, ...], ...], ...]  # _crc_shift of each part
+    deflated: bytes
+    crc: int
+    size: int
+
+
+class SurveyPage:
+    """One version's page in one language (see the module docstring)."""
+
+    def __init__(self, before_where: bytes, before_token: bytes, after_token: bytes, style_hashes: tuple[str, ...]):
+        self.before_where = before_where
+        self.before_token = before_token
+        self.after_token = after_token
+        self.tail_deflated = zlib.compress(after_token, _LEVEL, wbits=-zlib.MAX_WBITS)
+        self.style_hashes = style_hashes
+        self._heads: OrderedDict[str, _Head] = OrderedDict()
+        self._lock = threading.Lock()
 
     @classmethod
     def render(cls, env: Environment, spec: Spec, locale: Locale) -> SurveyPage:
-        marks = [Markup(m) for m in _MARKERS]  # noqa: S704 (constant markers, never user input)
-        context = {**page_context(locale, marks[0]), **survey_context(spec=spec, where=marks[1], token=marks[2])}
+        marks = Markup(_WHERE), Markup(_TOKEN)  # noqa: S704 (constant markers, never user input)
+        context = {**page_context(locale, None), **survey_context(spec=spec, where=marks[0], token=marks[1])}
         html = env.get_template(TEMPLATE).render(context)
-        parts: list[str] = []
-        for marker in _MARKERS:
-            before, found, html = html.partition(marker)
-            if not found or marker in html:
-                raise ValueError(f"{TEMPLATE} must show {marker.strip(chr(0))} exactly once")
-            parts.append(before)
-        parts.append(html)
-        raw = tuple(p.encode() for p in parts)
-        return cls(
-            raw,
-            tuple(_deflate(p, final=i == len(raw) - 1) for i, p in enumerate(raw)),
-            tuple(zlib.crc32(p) for p in raw),
-            tuple(_crc_shift(p) for p in raw),
-        )
+        hashes = tuple(base64.b64encode(hashlib.sha256(s.encode()).digest()).decode() for s in _STYLE.findall(html))
+        if html.count(_WHERE) != 1 or html.count(_TOKEN) != 1 or html.index(_WHERE) > html.index(_TOKEN):
+            raise ValueError(f"{TEMPLATE} must show the place, then the token, exactly once each")
+        before_where, rest = html.split(_WHERE)
+        before_token, after_token = rest.split(_TOKEN)
+        return cls(before_where.encode(), before_token.encode(), after_token.encode(), hashes)
 
-    def body(self, nonce: str, where: str, token: str, *, gzip: bool) -> bytes:
-        """The page with this request's values; gzip-encoded when ``gzip``."""
-        values = (nonce.encode(), str(escape(where)).encode(), str(escape(token)).encode())
+    def _head(self, where: bytes, *, keep: int = 512) -> _Head:
+        key = where.decode()
+        with self._lock:
+            found = self._heads.get(key)
+            if found is not None:
+                self._heads.move_to_end(key)
+                return found
+        data = self.before_where + where + self.before_token
+        co = zlib.compressobj(_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
+        head = _Head(co.compress(data) + co.flush(zlib.Z_SYNC_FLUSH), zlib.crc32(data), len(data))
+        with self._lock:
+            self._heads[key] = head
+            while len(self._heads) > keep:
+                self._heads.popitem(last=False)
+        return head
+
+    def body(self, where: str, token: str, *, gzip: bool) -> bytes:
+        """The page with this request's place and token; gzip-encoded when ``gzip``."""
+        where_b, token_b = str(escape(where)).encode(), str(escape(token)).encode()
         if not gzip:
-            return b"".join(p for pair in zip(self.parts, (*values, b""), strict=True) for p in pair)
-        out = [_GZIP_HEADER]
-        crc, size = 0, 0
-        parts = zip(self.parts, self.deflated, self.crcs, self.shifts, (*values, None), strict=True)
-        for part, packed, part_crc, shift, value in parts:
-            out.append(packed)
-            crc, size = _crc_continue(shift, part_crc, crc), size + len(part)
-            if value is not None:
-                out.append(_stored_block(value))
-                crc, size = zlib.crc32(value, crc), size + len(value)
-        out.append(struct.pack("<II", crc, size & 0xFFFFFFFF))
-        return b"".join(out)
+            return b"".join((self.before_where, where_b, self.before_token, token_b, self.after_token))
+        head = self._head(where_b)
+        crc = zlib.crc32(self.after_token, zlib.crc32(token_b, head.crc))
+        size = head.size + len(token_b) + len(self.after_token)
+        trailer = struct.pack("<II", crc, size & 0xFFFFFFFF)
+        return b"".join((_GZIP_HEADER, head.deflated, _stored_block(token_b), self.tail_deflated, trailer))
+
+    def headers(self) -> dict[str, str]:
+        return security_headers(style_hashes=self.style_hashes)
 
 
 class SurveyPages:
@@ -161,17 +155,3 @@ class SurveyPages:
                     self._pages.clear()
                 self._pages[key] = found
         return found
-
-    def fresh(
-        self, target: SurveyTarget, locale: Locale, *, secret: str, gzip: bool
-    ) -> tuple[bytes, list[tuple[bytes, bytes]]]:
-        """A fresh survey page for ``target``, and its headers (``survey.web.PreparedResponse`` sends them)."""
-        nonce = new_nonce()
-        token = codes.sign_form_token(secret, target.form_target)
-        page = self.get(target.version_id, target.version_hash, target.spec, locale)
-        body = page.body(nonce, target.where(locale), token, gzip=gzip)
-        headers = raw_security_headers(nonce)
-        headers.append(_VARY)
-        if gzip:
-            headers.append(_GZIPPED)
-        return body, headers

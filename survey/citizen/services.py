@@ -1,5 +1,6 @@
-"""Every query and transaction of the citizen journey, on the driver's own connections (``survey.db.direct``):
-a survey page is one indexed query, a submission one short transaction."""
+"""Every query and transaction of the citizen journey: a survey page is one indexed query, a submission one short
+transaction. Each function takes a SQLAlchemy connection; the handlers run them in a worker thread through
+``survey.db.bounded`` (``read`` for lookups, ``write`` for a transaction committed whole or not at all)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,21 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, and_, insert, select, update
 
 from survey import codes
-from survey.db.direct import DirectDb, Transaction
-from survey.db.models import Channel, QuestionnaireVersion, ReceiptCode, Response, Wave, WaveStatus
+from survey.db.models import (
+    Channel,
+    ProcedureField,
+    QuestionnaireVersion,
+    ReceiptCode,
+    Response,
+    ServicePoint,
+    Unit,
+    Wave,
+    WaveStatus,
+    WaveUnit,
+)
 from survey.errors import GoneError, NotFoundError
 from survey.i18n import N_
 from survey.questionnaire import Spec, from_definition
@@ -77,7 +88,9 @@ class SurveyTarget:
 
 
 _SPECS: dict[tuple[int, str], Spec] = {}
-_VERSION_SQL = "SELECT definition FROM questionnaire_version WHERE id = :id"
+_rc, _w, _v = ReceiptCode.__table__.c, Wave.__table__.c, QuestionnaireVersion.__table__.c  # type: ignore[attr-defined]
+_u, _f, _p = Unit.__table__.c, ProcedureField.__table__.c, ServicePoint.__table__.c  # type: ignore[attr-defined]
+_wu, _r = WaveUnit.__table__.c, Response.__table__.c  # type: ignore[attr-defined]
 
 
 def _cached_spec(version_id: int, content_hash: str, definition: Callable[[], dict[str, Any]]) -> Spec:
@@ -99,14 +112,14 @@ def spec_of(version: QuestionnaireVersion) -> Spec:
     return _cached_spec(version.id, version.content_hash, lambda: version.definition)
 
 
-def _stored_spec(db: DirectDb, version_id: int, content_hash: str) -> Spec:
+def _stored_spec(conn: Connection, version_id: int, content_hash: str) -> Spec:
     """The validated spec of a version by id, read from the database only when it is not cached."""
 
     def definition() -> dict[str, Any]:
-        row = db.one(_VERSION_SQL, {"id": version_id}, (QuestionnaireVersion.__table__.c.definition,))  # type: ignore[attr-defined]
-        if row is None:
+        found = conn.execute(select(_v.definition).where(_v.id == version_id)).scalar_one_or_none()
+        if found is None:
             raise NotFoundError(N_("We could not find this page."))
-        return dict(row[0])
+        return dict(found)
 
     return _cached_spec(version_id, content_hash, definition)
 
@@ -115,27 +128,38 @@ def _wave_is_open(status: str, starts_on: date, ends_on: date, today: date) -> b
     return status == WaveStatus.open.value and starts_on <= today <= ends_on
 
 
-_rc, _w = ReceiptCode.__table__.c, Wave.__table__.c  # type: ignore[attr-defined]
-_RECEIPT_SQL = """
-SELECT rc.spent, rc.expires_on, w.id, w.status, w.starts_on, w.ends_on, w.questionnaire_version_id, v.content_hash,
-       u.id, u.name_vi, u.name_en, f.id, f.name_vi, f.name_en
-FROM receipt_code rc
-JOIN wave w ON w.id = rc.wave_id
-JOIN unit u ON u.id = rc.unit_id
-JOIN questionnaire_version v ON v.id = w.questionnaire_version_id
-LEFT JOIN field f ON f.id = rc.field_id
-WHERE rc.code_hash = :digest
-"""
-_RECEIPT_TYPES = (_rc.spent, _rc.expires_on, None, None, _w.starts_on, _w.ends_on, None, None, None, None, None)
+_RECEIPT = (
+    select(
+        _rc.spent,
+        _rc.expires_on,
+        _w.id,
+        _w.status,
+        _w.starts_on,
+        _w.ends_on,
+        _w.questionnaire_version_id,
+        _v.content_hash,
+        _u.id,
+        _u.name_vi,
+        _u.name_en,
+        _f.id,
+        _f.name_vi,
+        _f.name_en,
+    )
+    .select_from(ReceiptCode.__table__)  # type: ignore[attr-defined]
+    .join(Wave.__table__, _w.id == _rc.wave_id)  # type: ignore[attr-defined]
+    .join(Unit.__table__, _u.id == _rc.unit_id)  # type: ignore[attr-defined]
+    .join(QuestionnaireVersion.__table__, _v.id == _w.questionnaire_version_id)  # type: ignore[attr-defined]
+    .outerjoin(ProcedureField.__table__, _f.id == _rc.field_id)  # type: ignore[attr-defined]
+)
 
 
-def resolve_receipt(db: DirectDb, *, raw_code: str, today: date) -> SurveyTarget:
+def resolve_receipt(conn: Connection, raw_code: str, today: date) -> SurveyTarget:
     """The survey a receipt code opens, or the reason it cannot be answered (one indexed query)."""
     code = codes.normalise(raw_code)
     if code is None:
         raise NotFoundError(N_("This code is not valid. Please check the letters and numbers on your receipt."))
     digest = codes.code_hash(code)
-    row = db.one(_RECEIPT_SQL, {"digest": digest}, _RECEIPT_TYPES)
+    row = conn.execute(_RECEIPT.where(_rc.code_hash == digest)).first()
     if row is None:
         raise NotFoundError(N_("We could not find this code. Please check the letters and numbers on your receipt."))
     spent, expires_on, wave_id, status, starts_on, ends_on, version_id, content_hash, *names = row
@@ -147,40 +171,38 @@ def resolve_receipt(db: DirectDb, *, raw_code: str, today: date) -> SurveyTarget
         raise GoneError(N_("This code has expired. Codes can be used for a limited time after your visit."))
     unit = Place(*names[:3])
     fld = Place(*names[3:]) if names[3] is not None else None
-    spec = _stored_spec(db, version_id, content_hash)
+    spec = _stored_spec(conn, version_id, content_hash)
     return SurveyTarget(Channel.receipt, wave_id, version_id, content_hash, spec, unit, field=fld, code_hash=digest)
 
 
-_COUNTER_SQL = """
-SELECT p.id, p.name_vi, p.name_en, u.id, u.name_vi, u.name_en
-FROM service_point p JOIN unit u ON u.id = p.unit_id
-WHERE p.counter_token = :token AND p.active = :active
-"""
-_COUNTER_WAVES_SQL = """
-SELECT w.id, w.status, w.starts_on, w.ends_on, w.channels, w.questionnaire_version_id, v.content_hash
-FROM wave w
-JOIN wave_unit wu ON wu.wave_id = w.id
-JOIN questionnaire_version v ON v.id = w.questionnaire_version_id
-WHERE wu.unit_id = :unit_id
-ORDER BY w.starts_on DESC, w.id DESC
-"""
-_COUNTER_WAVES_TYPES = (None, None, _w.starts_on, _w.ends_on)
+_COUNTER = select(_p.id, _p.name_vi, _p.name_en, _u.id, _u.name_vi, _u.name_en).join_from(
+    ServicePoint.__table__,  # type: ignore[attr-defined]
+    Unit.__table__,  # type: ignore[attr-defined]
+    _u.id == _p.unit_id,
+)
+_COUNTER_WAVES = (
+    select(_w.id, _w.status, _w.starts_on, _w.ends_on, _w.channels, _w.questionnaire_version_id, _v.content_hash)
+    .select_from(Wave.__table__)  # type: ignore[attr-defined]
+    .join(WaveUnit.__table__, _wu.wave_id == _w.id)  # type: ignore[attr-defined]
+    .join(QuestionnaireVersion.__table__, _v.id == _w.questionnaire_version_id)  # type: ignore[attr-defined]
+    .order_by(_w.starts_on.desc(), _w.id.desc())
+)
 
 
-def resolve_counter(db: DirectDb, *, token: str, today: date) -> SurveyTarget:
+def resolve_counter(conn: Connection, token: str, today: date) -> SurveyTarget:
     """The survey a counter's QR poster opens: the newest open wave covering its unit that allows counters."""
     if not token or len(token) > 40:
         raise NotFoundError(N_("We could not find this counter. Please scan the code on the poster again."))
-    row = db.one(_COUNTER_SQL, {"token": token, "active": True})
+    row = conn.execute(_COUNTER.where(and_(_p.counter_token == token, _p.active.is_(True)))).first()
     if row is None:
         raise NotFoundError(N_("We could not find this counter. Please scan the code on the poster again."))
     point, unit = Place(*row[:3]), Place(*row[3:])
-    for wave_id, status, starts_on, ends_on, channels, version_id, content_hash in db.all(
-        _COUNTER_WAVES_SQL, {"unit_id": unit.id}, _COUNTER_WAVES_TYPES
+    for wave_id, status, starts_on, ends_on, channels, version_id, content_hash in conn.execute(
+        _COUNTER_WAVES.where(_wu.unit_id == unit.id)
     ):
         allowed = Channel.counter.name in {c.strip() for c in channels.split(",")}
         if allowed and _wave_is_open(status, starts_on, ends_on, today):
-            spec = _stored_spec(db, version_id, content_hash)
+            spec = _stored_spec(conn, version_id, content_hash)
             return SurveyTarget(Channel.counter, wave_id, version_id, content_hash, spec, unit, point=point)
     raise SurveyClosed(N_("There is no survey open at this counter at the moment. Thank you for your interest."))
 
@@ -195,10 +217,6 @@ def bucket(moment: datetime, minutes: int) -> datetime:
 
 class AlreadyReceived(Exception):
     """The same page was sent twice (same form token): the first copy is stored, nothing more is."""
-
-
-_SPEND_SQL = "UPDATE receipt_code SET spent = :spent WHERE code_hash = :digest AND spent = :unspent"
-_STORED_SQL = "SELECT 1 FROM response WHERE submission_key = :key"
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,49 +249,33 @@ class Submission:
         }
 
 
-def _store(tx: Transaction, submission: Submission) -> None:
-    """Insert the response and spend its code (one round trip on PostgreSQL); a code already spent raises,
-    which rolls the insert back with the transaction."""
-    code_hash, row = submission.target.code_hash, submission.row()
-    if code_hash is None:
-        tx.insert(Response.__table__, row)  # type: ignore[attr-defined]
-        return
-    spend = (_SPEND_SQL, {"spent": True, "digest": code_hash, "unspent": False})
-    if tx.insert(Response.__table__, row, then=spend) != 1:  # type: ignore[attr-defined]
-        raise CodeAlreadyUsed(N_("This code has already been used. Thank you for your answers."))
+def store(conn: Connection, submission: Submission) -> None:
+    """Spend the response's code and insert the response, in the caller's transaction (``BoundedDb.write``).
 
-
-def _was_received(db: DirectDb, submission_key: str) -> bool:
-    return db.one(_STORED_SQL, {"key": submission_key}) is not None
-
-
-def submit(db: DirectDb, submission: Submission) -> None:
-    """Store one response, spending its receipt code in the same transaction (blocking; from an event loop
-    use ``submit_from_loop``, which commits it together with the other submissions waiting).
-
-    Raises ``CodeAlreadyUsed`` when the code was spent before (by another submission, perhaps at the
-    same moment), ``AlreadyReceived`` when this very page was stored already; nothing is written then.
+    Raises ``CodeAlreadyUsed`` when the code was spent before (by another submission, perhaps at the same
+    moment) and ``AlreadyReceived`` when this very page was stored already, and the database's
+    ``IntegrityError`` when the page's submission key is taken (a counter page sent twice: ask
+    ``was_received`` once the transaction is rolled back). Nothing of the submission is kept then.
     """
-    try:
-        with db.transaction() as tx:
-            _store(tx, submission)
-    except IntegrityError:
-        if _was_received(db, submission.submission_key):
-            raise AlreadyReceived() from None
-        raise
+    code_hash = submission.target.code_hash
+    if code_hash is not None:
+        spent = conn.execute(
+            update(ReceiptCode.__table__)  # type: ignore[attr-defined]
+            .where(and_(_rc.code_hash == code_hash, _rc.spent.is_(False)))
+            .values(spent=True)
+        )
+        if spent.rowcount != 1:
+            if was_received(conn, submission.submission_key):
+                raise AlreadyReceived()
+            raise CodeAlreadyUsed(N_("This code has already been used. Thank you for your answers."))
+    conn.execute(insert(Response.__table__), submission.row())  # type: ignore[attr-defined]
 
 
-async def submit_from_loop(db: DirectDb, submission: Submission) -> None:
-    """``submit`` for a request handler: the same transaction, through the writer's group commit."""
-    try:
-        await db.write(lambda tx: _store(tx, submission))
-    except IntegrityError:
-        if _was_received(db, submission.submission_key):
-            raise AlreadyReceived() from None
-        raise
+def was_received(conn: Connection, submission_key: str) -> bool:
+    return conn.execute(select(_r.id).where(_r.submission_key == submission_key)).first() is not None
 
 
-def page_was_stored(db: DirectDb, *, raw_code: str, token: Any, secret: str, max_age_s: int) -> bool:
+def page_was_stored(conn: Connection, raw_code: str, token: Any, secret: str, max_age_s: int) -> bool:
     """Whether this very page of this receipt code (its signed form token) is the one already stored.
 
     A phone that lost the network after sending its answers sends the same page again; the code is spent
@@ -286,4 +288,4 @@ def page_was_stored(db: DirectDb, *, raw_code: str, token: Any, secret: str, max
         form = codes.verify_form_token(secret, f"r:{codes.code_hash(code)}", token, max_age_s=max_age_s)
     except (codes.BadToken, codes.ExpiredToken):
         return False
-    return _was_received(db, form.submission_key)
+    return was_received(conn, form.submission_key)

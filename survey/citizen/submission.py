@@ -1,8 +1,4 @@
-"""What a sent survey page becomes: a checked submission to store, or the page sent back with what to fix.
-
-Used by the survey handlers (``survey.citizen.controllers``) and by the receipt path in front of them
-(``survey.citizen.fastpath``), so both decide alike.
-"""
+"""What a sent survey page becomes: a checked submission to store, or the page sent back with what to fix."""
 
 from __future__ import annotations
 
@@ -11,11 +7,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+
 from survey import codes
 from survey.citizen import services
 from survey.citizen.forms import HONEYPOT_FIELD, FieldError, ParsedAnswers, parse_answers
 from survey.citizen.services import AlreadyReceived, SurveyTarget
-from survey.db.direct import DirectDb
+from survey.db.bounded import BoundedDb
 from survey.i18n import N_
 from survey.integrity import citizen as integrity
 from survey.settings import Settings
@@ -72,10 +70,14 @@ def check_submission(
     )
 
 
-async def store_submission(db: DirectDb, submission: services.Submission) -> bool:
+async def store_submission(db: BoundedDb, submission: services.Submission) -> bool:
     """Store a checked submission; False when this page was stored already (sent twice: thank them again)."""
     try:
-        await services.submit_from_loop(db, submission)
+        await db.write(services.store, submission)
     except AlreadyReceived:
         return False
+    except IntegrityError:  # the page's submission key is taken: by this very page, or it is a real error
+        if await db.read(services.was_received, submission.submission_key):
+            return False
+        raise
     return True

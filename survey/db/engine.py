@@ -16,13 +16,34 @@ from sqlalchemy.orm import Session
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
-def make_engine(url: str, *, echo: bool = False) -> Engine:
-    """An engine for ``url``. SQLite gets WAL, foreign keys, a busy timeout, and its folder created."""
+def make_engine(
+    url: str,
+    *,
+    echo: bool = False,
+    statement_timeout_s: float | None = None,
+    lock_timeout_s: float | None = None,
+    pool_timeout_s: float = 30.0,
+    connect_timeout_s: int = 3,
+) -> Engine:
+    """An engine for ``url``. SQLite gets WAL, foreign keys, a busy timeout, and its folder created.
+
+    The web app bounds every wait: ``lock_timeout_s`` is how long a statement waits for another transaction's
+    lock (PostgreSQL ``lock_timeout``, SQLite's busy timeout), ``statement_timeout_s`` how long a PostgreSQL
+    statement may run, ``pool_timeout_s`` how long a request waits for a pooled connection, and libpq gives up
+    connecting after ``connect_timeout_s`` (a server that accepts connections but never answers). Without
+    them (the command line, migrations) a statement waits as long as it needs.
+    """
     sa_url = make_url(url)
     if sa_url.get_backend_name() == "sqlite":
         if sa_url.database and sa_url.database != ":memory:":
             Path(sa_url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30})
+        busy_ms = int((lock_timeout_s if lock_timeout_s is not None else 30.0) * 1000)
+        engine = create_engine(
+            url,
+            echo=echo,
+            pool_timeout=pool_timeout_s,
+            connect_args={"check_same_thread": False, "timeout": busy_ms / 1000},
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -30,19 +51,26 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={busy_ms}")
             cur.close()
 
         return engine
-    # A server that accepts connections but never answers must not hold a worker's threads for ever:
-    # give up connecting after 5 s (then the citizen gets the "please try again" page).
+    options = []
+    if statement_timeout_s is not None:
+        options.append(f"-c statement_timeout={int(statement_timeout_s * 1000)}")
+    if lock_timeout_s is not None:
+        options.append(f"-c lock_timeout={int(lock_timeout_s * 1000)}")
+    connect_args: dict[str, Any] = {"connect_timeout": max(2, connect_timeout_s)}
+    if options:
+        connect_args["options"] = " ".join(options)
     return create_engine(
         url,
         echo=echo,
         pool_pre_ping=True,
         pool_size=10,
         max_overflow=20,
-        connect_args={"connect_timeout": 5},
+        pool_timeout=pool_timeout_s,
+        connect_args=connect_args,
     )
 
 

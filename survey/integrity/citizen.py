@@ -1,31 +1,25 @@
 """What the public survey endpoints do for integrity: a per-address rate limit, a device cookie, and the flags
 a submission earns when it is stored (hidden field filled in, sent too fast, same device again).
 
-Every counter lives in the session store (``survey.auth.sessions``): Redis when ``redis_url`` is set, so
-several app processes share one count, otherwise files on this machine. As in ``survey.auth.throttle``
-the read-then-write is not atomic: under a burst of parallel requests a few more than the limit may pass.
+The rate limit and the device markers count in the app's counters (``survey.limits``): atomic, shared by the
+app processes, and keyed by MACs, never by an address or a cookie.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
-import math
 import secrets
-import time
 from datetime import date
-from functools import lru_cache
 from typing import Any
 
 from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie
-from litestar.stores.base import Store
 
-from survey.auth.sessions import STORE_NAME
 from survey.errors import SipasError
 from survey.i18n import N_
 from survey.integrity.flags import Flag
+from survey.limits import Counters, clients
 from survey.questionnaire import Spec
 from survey.settings import Settings
 
@@ -43,78 +37,31 @@ class RateLimited(SipasError):
     template = "errors/429.html"
 
 
-@lru_cache(maxsize=16)
-def _networks(exempt: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    return tuple(ipaddress.ip_network(n, strict=False) for n in exempt)
-
-
-@lru_cache(maxsize=4096)  # parsing an address costs more than the rest of the guard; phones come back
-def rate_key(host: str | None, exempt: tuple[str, ...]) -> str | None:
-    """The counter a client address is limited under, or None when it is not limited.
-
-    IPv6 addresses count per /64 (one phone's whole prefix); an address that is not an IP address at all
-    (no network connection, such as the in-process test client) or lies in an exempt network is not limited.
-    """
-    if not host:
+def rate_key(settings: Settings, address: str) -> str | None:
+    """The counter a counted client address (``survey.limits.clients``) is limited under; None when exempt."""
+    if clients.exempt(address, tuple(settings.rate_limit_exempt)):
         return None
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return None
-    if any(address in net for net in _networks(exempt)):
-        return None
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return f"{RATE_PREFIX}:{address.ipv4_mapped}"
-        return f"{RATE_PREFIX}:{ipaddress.ip_network(f'{address}/64', strict=False).network_address}/64"
-    return f"{RATE_PREFIX}:{address}"
+    return clients.counter_key(settings.secret_key, RATE_PREFIX, address)
 
 
-async def hit(store: Store, key: str, *, limit: int, now: float | None = None) -> int | None:
-    """Count one request under ``key`` in a fixed window; seconds to wait if it is over ``limit``, else None."""
-    now = time.time() if now is None else now
-    raw = await store.get(key)
-    start, count = now, 0
-    if raw is not None:
-        try:
-            first, _, seen = raw.decode().partition(":")
-            start, count = float(first), int(seen)
-        except ValueError:
-            start, count = now, 0
-        if now - start >= RATE_WINDOW_S or start > now:
-            start, count = now, 0
-    count += 1
-    remaining = max(1, math.ceil(start + RATE_WINDOW_S - now))
-    await store.set(key, f"{start}:{count}", expires_in=remaining)
-    return remaining if count > limit else None
-
-
-RATE_VERDICT = "sipas.rate_limit"  # in a request's scope: the rate limit was counted already, and its verdict
-
-
-async def count_public_request(settings: Settings, store: Store, host: str | None) -> int | None:
-    """Count one survey request from ``host``; seconds to wait when it is over the limit, else None."""
+async def count_public_request(settings: Settings, counters: Counters, address: str) -> int | None:
+    """Count one survey request from ``address``; seconds to wait when it is over the limit, else None."""
     limit = settings.public_rate_limit_per_minute
     if limit <= 0:
         return None
-    key = rate_key(host, tuple(settings.rate_limit_exempt))
+    key = rate_key(settings, address)
     if key is None:
         return None
-    return await hit(store, key, limit=limit)
+    hit = await counters.hit(key, window_s=RATE_WINDOW_S)
+    return hit.expires_in if hit.count > limit else None
 
 
 async def public_rate_limit(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
     """First step of every survey page's handler: at most ``public_rate_limit_per_minute`` requests a minute
-    per address. (Called, not a route guard: Litestar copies the handler object for every guard call,
-    which cost more than the survey page's own lookup.) A request the receipt fast path
-    (``survey.citizen.fastpath``) handed on was counted there: its verdict is used, not counted again."""
-    scope: Any = connection.scope
-    if RATE_VERDICT in scope:
-        wait = scope[RATE_VERDICT]
-    else:
-        host = connection.client.host if connection.client else None
-        wait = await count_public_request(connection.app.state.settings, connection.app.stores.get(STORE_NAME), host)
-    if wait is not None:
+    per client address. (Called, not a route guard: Litestar copies the handler object for every guard call.)"""
+    settings: Settings = connection.app.state.settings
+    address = clients.scope_address(connection.scope, tuple(settings.trusted_proxies))
+    if await count_public_request(settings, connection.app.state.counters, address) is not None:
         raise RateLimited(
             N_("Many answers have come from your network in the last minute. Please wait a minute and try again.")
         )

@@ -24,10 +24,11 @@ from sqlalchemy.orm import Session
 from survey.auth.guards import current_principal, principal_of, role_required, safe_next, staff_required
 from survey.auth.passwords import MIN_LENGTH, POLICY, WeakPassword
 from survey.auth.services import USERNAME_RE, Principal, UsernameTaken
-from survey.auth.sessions import STORE_NAME, begin_session, end_session
+from survey.auth.sessions import begin_session, end_session
 from survey.auth.throttle import LoginThrottle
 from survey.db.models import Role
 from survey.i18n import N_
+from survey.limits import clients
 from survey.officer import services
 from survey.officer.forms import FormError, NewUserForm, parse_login, parse_new_user, role_field
 from survey.settings import Settings
@@ -115,8 +116,8 @@ class AuthController(Controller):
         if errors:
             return _login_page(request, next_path=next_path, username=form.username, errors=errors, status_code=400)
         settings = _settings(request)
-        throttle = LoginThrottle.from_settings(request.app.stores.get(STORE_NAME), settings)
-        address = request.client.host if request.client else "unknown"
+        throttle = LoginThrottle.from_settings(request.app.state.counters, settings)
+        address = clients.scope_address(request.scope, tuple(settings.trusted_proxies))
         minutes = await throttle.locked_for(username=form.username, address=address)
         if minutes is None:
             engine: Engine = request.app.state.engine
