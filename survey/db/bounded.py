@@ -7,8 +7,9 @@ lock, a server that accepts connections but never answers) from taking the proce
 - **a deadline** (``citizen_wait_seconds``): past it the citizen gets the friendly "please try again" page;
   the thread is left to finish on its own (PostgreSQL's ``statement_timeout``/``lock_timeout``, the pool's
   checkout timeout and libpq's ``connect_timeout`` end it soon after);
-- **a ceiling on threads**: threads still working, those past their deadline included, are counted; at the
-  ceiling a new request is answered "please try again" at once instead of starting one more thread.
+- **a ceiling on threads**: at most ``max_threads`` pieces of work run at once, the others wait their turn
+  (within the deadline); threads still working past their caller's deadline are counted too, and once as many
+  are stuck as may run, a new request is answered "please try again" at once instead of queueing behind them.
 """
 
 from __future__ import annotations
@@ -31,10 +32,11 @@ BUSY = N_("The service is busy or under maintenance. Please try again in a few m
 class _Call:
     """One piece of work handed to a thread: whether it started, and whether its caller gave up first."""
 
-    __slots__ = ("abandoned", "started")
+    __slots__ = ("abandoned", "finished", "started")
 
     def __init__(self) -> None:
         self.started = False
+        self.finished = False
         self.abandoned = False
 
 
@@ -45,14 +47,15 @@ class BoundedDb:
         self.engine = engine
         self.max_threads = max_threads
         self.wait_s = wait_s
-        self._busy = 0
+        self._stuck = 0
         self._lock = threading.Lock()
         self._limiter: anyio.CapacityLimiter | None = None
+        self._sqlite_writes = threading.Lock() if engine.dialect.name == "sqlite" else None
 
     @property
-    def busy(self) -> int:
-        """Threads working for this gate now, those whose caller stopped waiting included."""
-        return self._busy
+    def stuck(self) -> int:
+        """Threads still working whose caller stopped waiting for them (its deadline passed)."""
+        return self._stuck
 
     def _limiter_here(self) -> anyio.CapacityLimiter:
         # made on first use, inside the event loop (anyio binds it to the running loop's library)
@@ -66,14 +69,29 @@ class BoundedDb:
                 return None
             call.started = True
         try:
-            if write:
+            if not write:
+                with self.engine.connect() as conn:
+                    return work(conn, *args)
+            if self._sqlite_writes is None:
                 with self.engine.begin() as conn:
                     return work(conn, *args)
-            with self.engine.connect() as conn:
-                return work(conn, *args)
+            # SQLite: one writer at a time anyway; queue this process's writers here instead of in SQLite's busy
+            # handler, and take the write lock at BEGIN (a deferred transaction that reads first can fail to
+            # upgrade its lock with "database is locked" at once, without waiting)
+            with self._sqlite_writes, self.engine.connect() as conn:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                try:
+                    result = work(conn, *args)
+                except BaseException:
+                    conn.rollback()
+                    raise
+                conn.commit()
+                return result
         finally:
             with self._lock:
-                self._busy -= 1
+                call.finished = True
+                if call.abandoned:
+                    self._stuck -= 1
 
     async def read(self, work: Callable[..., T], *args: Any) -> T:
         """``work(connection, *args)`` on a pooled connection (its transaction rolled back at the end)."""
@@ -84,10 +102,8 @@ class BoundedDb:
         return await self._submit(work, args, write=True)
 
     async def _submit(self, work: Callable[..., T], args: tuple[Any, ...], *, write: bool) -> T:
-        with self._lock:
-            if self._busy >= self.max_threads:
-                raise ServiceUnavailableError(BUSY)
-            self._busy += 1
+        if self._stuck >= self.max_threads:  # the database has stopped answering: do not queue behind it
+            raise ServiceUnavailableError(BUSY)
         call = _Call()
         try:
             with anyio.fail_after(self.wait_s):
@@ -98,7 +114,8 @@ class BoundedDb:
             raise ServiceUnavailableError(BUSY) from None
         finally:
             with self._lock:
-                if not call.started:  # never reached a thread: its place is free again
+                if not call.finished:
                     call.abandoned = True
-                    self._busy -= 1
+                    if call.started:
+                        self._stuck += 1
         return cast(T, result)  # None only for an abandoned call, whose caller is gone
