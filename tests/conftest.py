@@ -282,10 +282,18 @@ def memory_store() -> MemoryStore:
 
 
 @pytest.fixture()
-def staff(settings: Settings, engine: Engine, memory_store: MemoryStore) -> Iterator[TestClient]:
-    """A browser on the staff pages, not signed in; its sessions live in the ``memory_store`` fixture."""
-    with staff_client(settings, engine, memory_store) as c:
+def staff(
+    settings: Settings, engine: Engine, memory_store: MemoryStore, memory_counters: MemoryCounters
+) -> Iterator[TestClient]:
+    """A browser on the staff pages, not signed in; its sessions live in the ``memory_store`` fixture and its
+    sign-in counters in ``memory_counters``."""
+    with staff_client(settings, engine, memory_store, memory_counters) as c:
         yield c
+
+
+@pytest.fixture()
+def memory_counters() -> MemoryCounters:
+    return MemoryCounters()
 
 
 def csrf_token(html: str) -> str:

@@ -37,6 +37,7 @@ from survey.db.models import AuditLog, Unit, UnitLevel, User, pk
 from survey.demo import DemoSummary
 from survey.errors import ForbiddenError, NotFoundError
 from survey.i18n import gettext_for
+from survey.limits import MemoryCounters, RedisCounters
 from survey.officer.services import audit_page
 from survey.settings import Settings
 from tests.conftest import (
@@ -181,7 +182,7 @@ def test_empty_fields_are_each_named_and_linked(staff: TestClient) -> None:
 
 
 def test_five_failures_lock_the_username_even_for_the_right_password(
-    staff: TestClient, staff_world: StaffWorld, engine: Engine, memory_store: MemoryStore
+    staff: TestClient, staff_world: StaffWorld, engine: Engine, memory_counters: MemoryCounters
 ) -> None:
     account = make_account(engine, "leader", staff_world.district_id)
     statuses = [sign_in(staff, account, password=f"wrong password {i}").status_code for i in range(5)]
@@ -190,9 +191,10 @@ def test_five_failures_lock_the_username_even_for_the_right_password(
     assert locked.status_code == 429
     assert "Đăng nhập sai quá nhiều lần" in locked.text and "15 phút" in locked.text
     assert COOKIE_NAME not in staff.cookies
-    key = next(k for k in memory_store._store if k.startswith(f"{PREFIX}:user:"))
-    remaining = staff.blocking_portal.call(memory_store.expires_in, key)
-    assert remaining is not None and 14 * 60 < remaining <= 15 * 60
+    key = next(k for k in memory_counters._values if k.startswith(f"{PREFIX}:user:"))
+    assert account.username not in key  # a MAC of the name, never the name
+    found = staff.blocking_portal.call(memory_counters.peek, key)
+    assert found is not None and found.count == 5 and 14 * 60 < found.expires_in <= 15 * 60
     # Another account from the same address is not locked (the address limit is higher).
     assert sign_in(staff, staff_world.leader).status_code == 303
 
@@ -633,8 +635,9 @@ def test_sessions_and_counters_live_in_redis_when_configured(
     store = session_store(redis_settings, namespace=namespace)
     assert isinstance(store, RedisStore)
     direct = redis.Redis(host="127.0.0.1", port=6379)
+    counters = RedisCounters("redis://127.0.0.1:6379/0", namespace=namespace)
     try:
-        with staff_client(redis_settings, engine, store) as c:
+        with staff_client(redis_settings, engine, store, counters) as c:
             assert sign_in(c, staff_world.admin, password="wrong password, once").status_code == 400
             assert [k for k in direct.scan_iter(f"{namespace}:{PREFIX}:*")]
             signed_in(c, staff_world.admin)
