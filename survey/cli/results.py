@@ -9,8 +9,6 @@ import click
 
 from survey.cli.common import load_settings, open_engine
 
-TIER_NAMES = {1: "above", 0: "indistinguishable", -1: "below"}
-
 
 @click.command()
 @click.option("--wave", "wave_code", required=True, help="wave code, e.g. 2026")
@@ -48,7 +46,7 @@ def score(
     import numpy as np
 
     from survey.errors import SipasError
-    from survey.scores import compare_waves, wave_scores
+    from survey.scores import TIER_NAMES, compare_waves, league_rows, wave_scores
 
     settings = load_settings()
     engine = open_engine(settings)
@@ -80,28 +78,27 @@ def score(
         n_eff = ws.card.n_eff[usable, j]
         shrunk_fit = beta_binomial_eb(ws.card.point[usable, j] * n_eff, n_eff)
         shrunk = {int(i): k for k, i in enumerate(np.flatnonzero(usable))}
-    order = sorted(range(len(ws.units)), key=lambda i: (not lg.ranked[i], lg.rank[i], -ws.estimate(i).point))
     rows: list[dict[str, Any]] = []
-    for i in order:
-        u, e = ws.units[i], ws.estimate(i)
+    for row in league_rows(ws):
+        i = row.position
         rows.append(
             {
-                "rank": int(lg.rank[i]) if lg.ranked[i] else None,
-                "rank_lower": int(lg.marginal_lower[i]) if lg.ranked[i] else None,
-                "rank_upper": int(lg.marginal_upper[i]) if lg.ranked[i] else None,
-                "rank_lower_simultaneous": int(lg.simultaneous_lower[i]) if lg.ranked[i] else None,
-                "rank_upper_simultaneous": int(lg.simultaneous_upper[i]) if lg.ranked[i] else None,
-                "code": u.code,
-                "name": u.name_vi,
-                "index": round(e.point * 100, 2) if e.n else None,
-                "lower": round(e.lower * 100, 2) if e.n and e.lower == e.lower else None,
-                "upper": round(e.upper * 100, 2) if e.n and e.upper == e.upper else None,
-                "n": e.n,
-                "df": e.df,
-                "n_eff": round(e.n_eff, 1),
-                "tier_target": TIER_NAMES[int(lg.tier_target[i])] if e.n else None,
-                "tier_province": TIER_NAMES[int(lg.tier_total[i])] if e.n else None,
-                "status": "ranked" if lg.ranked[i] else "insufficient data",
+                "rank": row.rank,
+                "rank_lower": row.rank_lower,
+                "rank_upper": row.rank_upper,
+                "rank_lower_simultaneous": row.rank_lower_table,
+                "rank_upper_simultaneous": row.rank_upper_table,
+                "code": row.unit.code,
+                "name": row.unit.name_vi,
+                "index": _points(row.index),
+                "lower": _points(row.lower),
+                "upper": _points(row.upper),
+                "n": row.n,
+                "df": row.df,
+                "n_eff": round(row.n_eff, 1),
+                "tier_target": None if row.tier_target is None else TIER_NAMES[row.tier_target],
+                "tier_province": None if row.tier_province is None else TIER_NAMES[row.tier_province],
+                "status": "ranked" if row.ranked else "insufficient data",
             }
         )
         if shrunk is not None:
@@ -198,3 +195,8 @@ def score(
         )
     if change is not None:
         click.echo(f"change: since wave {earlier_code}, in points, with its 95% interval; * = significant")
+
+
+def _points(share: float | None) -> float | None:
+    """A share as points (0-100) with two decimals."""
+    return None if share is None else round(share * 100, 2)
