@@ -54,7 +54,7 @@ from survey.leader.labels import (
 )
 from survey.questionnaire import Spec
 from survey.results import WaveArrays, load_wave
-from survey.scores import WaveScores, index_layout
+from survey.scores import WaveScores, index_layout, league_rows
 
 Kind = Literal["text", "int", "index"]
 Value = str | int | float | None
@@ -94,8 +94,8 @@ def _ascii_name(*parts: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", "-".join(p for p in parts if p)).strip("-") or "export"
 
 
-def _pct(share: float) -> float | None:
-    return share * 100.0 if math.isfinite(share) else None
+def _pct(share: float | None) -> float | None:
+    return share * 100.0 if share is not None and math.isfinite(share) else None
 
 
 def _header_block(
@@ -166,15 +166,13 @@ def league_table(
     measure_name: str | None = None,
     timezone: str = "Asia/Ho_Chi_Minh",
 ) -> Table:
-    """The league table of ``ws`` as an export: ranked units first (by rank), then the others.
+    """The league table of ``ws`` as an export: one row per `LeagueRow`, in league order (`league_rows`).
 
     ``response_rates`` maps unit ids to shares in [0, 1] (responses over codes issued, or over the
     frame); the column appears only when given. ``filters`` are extra lines for the header block.
     """
     _ = gettext_for(locale)
-    lg, card = ws.league, ws.card
-    j = card.column(ws.measure)
-    pct = f"{card.level * 100:g}"
+    pct = f"{ws.card.level * 100:g}"
     columns = [
         Column("code", _("Unit code")),
         Column("name_vi", _("Name (Vietnamese)")),
@@ -197,35 +195,29 @@ def league_table(
         Column("insufficient", _("Insufficient data")),
         Column("reliability", _("Reliability")),
     ]
-    order = sorted(
-        range(len(ws.units)), key=lambda i: (not lg.ranked[i], int(lg.rank[i]), -np.nan_to_num(card.point[i, j]))
-    )
     rows: list[tuple[Value, ...]] = []
-    for i in order:
-        unit, ranked, has_data = ws.units[i], bool(lg.ranked[i]), int(card.n[i, j]) > 0
+    for r in league_rows(ws, response_rates=response_rates):
         row: list[Value] = [
-            unit.code,
-            unit.name_vi,
-            unit.name_en,
-            *(
-                (int(lg.rank[i]), int(lg.marginal_lower[i]), int(lg.marginal_upper[i]))
-                if ranked
-                else (None, None, None)
-            ),
-            *((int(lg.simultaneous_lower[i]), int(lg.simultaneous_upper[i])) if ranked else (None, None)),
-            _pct(float(card.point[i, j])),
-            _pct(float(card.lower[i, j])),
-            _pct(float(card.upper[i, j])),
-            int(card.n[i, j]),
+            r.unit.code,
+            r.unit.name_vi,
+            r.unit.name_en,
+            r.rank,
+            r.rank_lower,
+            r.rank_upper,
+            r.rank_lower_table,
+            r.rank_upper_table,
+            _pct(r.index),
+            _pct(r.lower),
+            _pct(r.upper),
+            r.n,
         ]
         if response_rates is not None:
-            rate = response_rates.get(unit.id)
-            row.append(None if rate is None else _pct(float(rate)))
+            row.append(_pct(r.response_rate))
         row += [
-            _(TIER_SHORT[int(lg.tier_target[i])]) if has_data else None,
-            _(TIER_SHORT[int(lg.tier_total[i])]) if has_data else None,
-            _("no") if ranked else _("yes"),
-            _(RELIABILITY[int(card.reliability[i, j])]),
+            None if r.tier_target is None else _(TIER_SHORT[r.tier_target]),
+            None if r.tier_province is None else _(TIER_SHORT[r.tier_province]),
+            _("yes") if r.insufficient_data else _("no"),
+            _(RELIABILITY[r.reliability]),
         ]
         rows.append(tuple(row))
     title = _("League table")

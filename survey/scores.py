@@ -5,12 +5,17 @@ arrays, builds the design (strata = procedure fields within units; equal weights
 sampling weights), maps units to the requested level, and calls the pure functions. Results are
 cached per wave and parameters, keyed on the wave's response count and newest id, so they are
 recomputed as soon as new responses arrive and never served stale.
+
+`league_rows` turns a result into the rows of its league table, in the one league order that the
+leader pages, the CSV/XLSX exports, the read API and ``sipas score`` all show.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -79,6 +84,88 @@ class WaveScores:
     @property
     def province(self) -> Estimate:
         return self.total.get(0, self.measure)
+
+
+TIER_NAMES: dict[int, str] = {1: "above", 0: "indistinguishable", -1: "below"}  # for machine-readable outputs
+
+
+@dataclass(frozen=True, slots=True)
+class LeagueRow:
+    """One unit's line of a league table, as every output shows it.
+
+    Shares are in [0, 1]. A value the unit does not have is None: no index, interval or tier without
+    responses; no rank or rank interval for a unit with insufficient data. Tiers are 1 above,
+    0 indistinguishable from, -1 below the wave's target or the province.
+    """
+
+    unit: UnitRow
+    position: int  # the unit's index in ``WaveScores.units``, to join other per-unit arrays (e.g. a Change)
+    ranked: bool  # False: insufficient data (fewer than the wave's minimum of responses), never ranked
+    rank: int | None  # 1 = best; units with the same index share a rank
+    rank_lower: int | None  # the rank's 95% interval, for this unit alone (marginal)
+    rank_upper: int | None
+    rank_lower_table: int | None  # the rank interval for the whole table at once (simultaneous)
+    rank_upper_table: int | None
+    index: float | None  # the measure (the overall index or an element), a share
+    lower: float | None  # the measure's interval at the scorecard's level (95%)
+    upper: float | None
+    n: int
+    n_eff: float
+    df: int
+    reliability: int
+    response_rate: float | None  # responses over codes issued (or over the frame), when known
+    tier_target: int | None
+    tier_province: int | None
+
+    @property
+    def insufficient_data(self) -> bool:
+        return not self.ranked
+
+
+def league_rows(ws: WaveScores, *, response_rates: Mapping[int, float] | None = None) -> tuple[LeagueRow, ...]:
+    """Every unit of ``ws`` as a `LeagueRow`, in league order.
+
+    League order: the ranked units first, by rank, which is by index descending (a rank is 1 + the
+    number of ranked units with a strictly higher index, so tied units share it), ties by unit code;
+    then the units with insufficient data, by unit code (they have no rank, and their order must
+    not read as one). ``response_rates`` maps unit ids to shares in [0, 1].
+    """
+    lg, card = ws.league, ws.card
+    j = card.column(ws.measure)
+    rates = response_rates or {}
+    rows = []
+    for i, unit in enumerate(ws.units):
+        ranked, n = bool(lg.ranked[i]), int(card.n[i, j])
+        ranks = (lg.rank, lg.marginal_lower, lg.marginal_upper, lg.simultaneous_lower, lg.simultaneous_upper)
+        rank, rank_lower, rank_upper, lower_table, upper_table = (int(r[i]) if ranked else None for r in ranks)
+        index, lower, upper = (
+            float(x) if n > 0 and math.isfinite(x) else None
+            for x in (card.point[i, j], card.lower[i, j], card.upper[i, j])
+        )
+        rows.append(
+            LeagueRow(
+                unit=unit,
+                position=i,
+                ranked=ranked,
+                rank=rank,
+                rank_lower=rank_lower,
+                rank_upper=rank_upper,
+                rank_lower_table=lower_table,
+                rank_upper_table=upper_table,
+                index=index,
+                lower=lower,
+                upper=upper,
+                n=n,
+                n_eff=float(card.n_eff[i, j]),
+                df=int(card.df[i]),
+                reliability=int(card.reliability[i, j]),
+                response_rate=rates.get(unit.id),
+                tier_target=int(lg.tier_target[i]) if n > 0 else None,
+                tier_province=int(lg.tier_total[i]) if n > 0 else None,
+            )
+        )
+    rows.sort(key=lambda r: (not r.ranked, r.rank or 0, r.unit.code))
+    return tuple(rows)
 
 
 def index_layout(spec: Spec) -> IndexLayout:

@@ -23,8 +23,7 @@ from survey.errors import ForbiddenError
 from survey.exports import scorecard_table
 from survey.leader import services as sv
 from survey.leader.board import board_of
-
-TIERS = {1: "above", 0: "indistinguishable", -1: "below"}
+from survey.scores import TIER_NAMES, league_rows
 
 
 class WaveOut(BaseModel):
@@ -65,7 +64,9 @@ class League(BaseModel):
     min_responses: int
     ranked_units: int = Field(description="ranks are among this many ranked units of the whole wave")
     generated_at: datetime
-    rows: list[LeagueRow]
+    rows: list[LeagueRow] = Field(
+        description="ranked units by rank (ties by unit code), then the units with insufficient data by unit code"
+    )
 
 
 class ScorecardRow(BaseModel):
@@ -87,8 +88,8 @@ class Scorecard(BaseModel):
     rows: list[ScorecardRow]
 
 
-def _pct(value: float) -> float | None:
-    return round(value * 100, 4) if math.isfinite(value) else None
+def _pct(value: float | None) -> float | None:
+    return round(value * 100, 4) if value is not None and math.isfinite(value) else None
 
 
 class ReadController(Controller):
@@ -149,29 +150,24 @@ class ReadController(Controller):
             board_of(request.app.state), wave_code=wave.code, level=level, measure=measure, channel=channel, field=field
         )
         ws = sv.subset(full, sv.within(full, caller.unit_path))
-        lg, card = ws.league, ws.card
-        j = card.column(ws.measure)
-        rows = []
-        for i, u in enumerate(ws.units):
-            ranked, has = bool(lg.ranked[i]), int(card.n[i, j]) > 0
-            rows.append(
-                LeagueRow(
-                    unit=u.code,
-                    name_vi=u.name_vi,
-                    name_en=u.name_en,
-                    ranked=ranked,
-                    rank=int(lg.rank[i]) if ranked else None,
-                    rank_lower=int(lg.marginal_lower[i]) if ranked else None,
-                    rank_upper=int(lg.marginal_upper[i]) if ranked else None,
-                    index=_pct(float(card.point[i, j])) if has else None,
-                    lower=_pct(float(card.lower[i, j])) if has else None,
-                    upper=_pct(float(card.upper[i, j])) if has else None,
-                    n=int(card.n[i, j]),
-                    tier_target=TIERS[int(lg.tier_target[i])] if has else None,
-                    tier_province=TIERS[int(lg.tier_total[i])] if has else None,
-                )
+        rows = [
+            LeagueRow(
+                unit=r.unit.code,
+                name_vi=r.unit.name_vi,
+                name_en=r.unit.name_en,
+                ranked=r.ranked,
+                rank=r.rank,
+                rank_lower=r.rank_lower,
+                rank_upper=r.rank_upper,
+                index=_pct(r.index),
+                lower=_pct(r.lower),
+                upper=_pct(r.upper),
+                n=r.n,
+                tier_target=None if r.tier_target is None else TIER_NAMES[r.tier_target],
+                tier_province=None if r.tier_province is None else TIER_NAMES[r.tier_province],
             )
-        rows.sort(key=lambda r: (not r.ranked, r.rank or 0, r.unit))
+            for r in league_rows(ws)
+        ]
         return League(
             wave=wave.code,
             level=level,

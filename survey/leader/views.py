@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-import numpy as np
 from sqlalchemy.orm import Session
 
 from survey.errors import NotFoundError
@@ -25,7 +24,7 @@ from survey.leader.board import Board
 from survey.leader.charts import caterpillar_svg, funnel_svg
 from survey.leader.svg import percent_domain
 from survey.leader.trend_chart import TrendPoint, trend_svg
-from survey.scores import UnitRow, WaveScores
+from survey.scores import LeagueRow, UnitRow, WaveScores, league_rows
 
 BAR_WIDTH = 160.0
 
@@ -50,31 +49,12 @@ class BarScale:
         value = min(max(share * 100, self.d0), self.d1)
         return round((value - self.d0) / (self.d1 - self.d0) * BAR_WIDTH, 1)
 
-    def bar(self, point: float, lower: float, upper: float) -> Bar | None:
+    def bar(self, point: float | None, lower: float | None, upper: float | None) -> Bar | None:
+        if point is None or lower is None or upper is None:
+            return None
         if not (math.isfinite(point) and math.isfinite(lower) and math.isfinite(upper)):
             return None
         return Bar(self(lower), self(upper), self(point), self.target, self.province)
-
-
-@dataclass(frozen=True, slots=True)
-class Row:
-    """One unit of a league table."""
-
-    unit: UnitRow
-    ranked: bool
-    rank: int
-    rank_lower: int
-    rank_upper: int
-    point: float
-    lower: float
-    upper: float
-    n: int
-    rate: float | None
-    quota: int | None
-    tier_target: int
-    tier_total: int
-    reliability: int
-    bar: Bar | None
 
 
 @dataclass(frozen=True)
@@ -82,11 +62,12 @@ class League:
     wave: sv.WaveInfo
     query: sv.Query
     ws: WaveScores  # restricted to the viewer's units
-    ranked: list[Row]
-    unranked: list[Row]
+    ranked: list[LeagueRow]  # in league order, or in the order the viewer chose (``query.sort``)
+    unranked: list[LeagueRow]  # in league order
     ranked_total: int  # ranked units in the whole wave (ranks are among these)
     has_plan: bool
     scale: BarScale
+    bars: dict[int, Bar | None]  # unit id -> its interval bar
     funnel: str
     caterpillar: str
 
@@ -111,45 +92,21 @@ def _charts_for(full: WaveScores, ws: WaveScores, path: str, locale: str, level_
     return funnel, caterpillar
 
 
-def _rows(ws: WaveScores, progress: dict[int, UnitProgress], scale: BarScale) -> list[Row]:
-    lg, card = ws.league, ws.card
-    j = card.column(ws.measure)
-    rows = []
-    for i, unit in enumerate(ws.units):
-        p = progress.get(unit.id)
-        point, lower, upper = float(card.point[i, j]), float(card.lower[i, j]), float(card.upper[i, j])
-        rows.append(
-            Row(
-                unit=unit,
-                ranked=bool(lg.ranked[i]),
-                rank=int(lg.rank[i]),
-                rank_lower=int(lg.marginal_lower[i]),
-                rank_upper=int(lg.marginal_upper[i]),
-                point=point,
-                lower=lower,
-                upper=upper,
-                n=int(card.n[i, j]),
-                rate=None if p is None else p.response_rate,
-                quota=None if p is None else int(p.status),
-                tier_target=int(lg.tier_target[i]),
-                tier_total=int(lg.tier_total[i]),
-                reliability=int(card.reliability[i, j]),
-                bar=scale.bar(point, lower, upper) if int(card.n[i, j]) > 0 else None,
-            )
-        )
-    return rows
+def _bars(rows: tuple[LeagueRow, ...], scale: BarScale) -> dict[int, Bar | None]:
+    return {r.unit.id: scale.bar(r.index, r.lower, r.upper) for r in rows}
 
 
-def _sort(rows: list[Row], how: str, locale: str) -> list[Row]:
+def _sort(rows: list[LeagueRow], how: str, locale: str) -> list[LeagueRow]:
+    """``rows`` (in league order) in the order the viewer chose; "rank" keeps the league order."""
     if how == "index":
-        return sorted(rows, key=lambda r: (-np.nan_to_num(r.point, nan=-1.0), r.unit.code))
+        return sorted(rows, key=lambda r: (-(r.index if r.index is not None else -1.0), r.unit.code))
     if how == "n":
         return sorted(rows, key=lambda r: (-r.n, r.unit.code))
     if how == "name":
         return sorted(rows, key=lambda r: ((r.unit.name_en if locale == "en" else r.unit.name_vi).lower(), r.unit.code))
     if how == "rate":
-        return sorted(rows, key=lambda r: (r.rate is None, -(r.rate or 0.0), r.unit.code))
-    return sorted(rows, key=lambda r: (r.rank, -r.point, r.unit.code))
+        return sorted(rows, key=lambda r: (r.response_rate is None, -(r.response_rate or 0.0), r.unit.code))
+    return rows
 
 
 def league(
@@ -163,17 +120,19 @@ def league(
     j = ws.card.column(ws.measure)
     shown = [float(v) * 100 for v in ws.card.point[:, j] if math.isfinite(v)]
     scale = BarScale(shown, ws.target, float(ws.total.point[0, j]))
-    rows = _rows(ws, progress, scale)
+    rates = {u: p.response_rate for u, p in progress.items() if p.response_rate is not None}
+    rows = league_rows(ws, response_rates=rates)
     funnel, caterpillar = _charts_for(full, ws, unit_path, locale, level_name)
     return League(
         wave=wave,
         query=query,
         ws=ws,
         ranked=_sort([r for r in rows if r.ranked], query.sort, locale),
-        unranked=sorted([r for r in rows if not r.ranked], key=lambda r: (-r.n, r.unit.code)),
+        unranked=[r for r in rows if not r.ranked],
         ranked_total=int(full.league.ranked.sum()),
         has_plan=bool(progress),
         scale=scale,
+        bars=_bars(rows, scale),
         funnel=funnel,
         caterpillar=caterpillar,
     )
@@ -212,12 +171,13 @@ class Overview:
     distribution: list[tuple[str, int]]  # (band label, units)
     tiers: dict[int, int]  # tier against the target -> ranked units
     unranked: int
-    lowest: list[Row]
-    highest: list[Row]
+    lowest: list[LeagueRow]
+    highest: list[LeagueRow]
     previous: sv.WaveInfo | None
     headline_change: Changed | None
     changed: list[Changed]
     scale: BarScale
+    bars: dict[int, Bar | None]  # unit id -> its interval bar
 
 
 BANDS = ((0.0, 0.80), (0.80, 0.85), (0.85, 0.90), (0.90, 0.95), (0.95, 1.0001))
@@ -258,13 +218,14 @@ def overview(db: Session, board: Board, *, wave: sv.WaveInfo, root: sv.UnitInfo,
     j = ws.card.column("index")
     shown = [float(v) * 100 for v in ws.card.point[:, j] if math.isfinite(v)]
     scale = BarScale(shown, ws.target, float(ws.total.point[0, j]))
-    rows = _rows(ws, {}, scale)
+    rows = league_rows(ws)
     ranked = [r for r in rows if r.ranked]
+    points = [r.index for r in ranked if r.index is not None]  # every ranked unit has an index
     distribution = [
-        (f"{lo * 100:g}–{min(hi, 1.0) * 100:g}", sum(1 for r in ranked if lo <= r.point < hi)) for lo, hi in BANDS
+        (f"{lo * 100:g}–{min(hi, 1.0) * 100:g}", sum(1 for x in points if lo <= x < hi)) for lo, hi in BANDS
     ]
     tiers = {t: sum(1 for r in ranked if r.tier_target == t) for t in (1, 0, -1)}
-    by_point = sorted(ranked, key=lambda r: (r.point, r.unit.code))
+    by_point = sorted(ranked, key=lambda r: (r.index or 0.0, r.unit.code))
     previous = sv.previous_wave(db, wave)
     changed: list[Changed] = []
     headline_change = None
@@ -298,6 +259,7 @@ def overview(db: Session, board: Board, *, wave: sv.WaveInfo, root: sv.UnitInfo,
         headline_change=headline_change,
         changed=changed,
         scale=scale,
+        bars=_bars(rows, scale),
     )
 
 

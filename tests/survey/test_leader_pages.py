@@ -6,6 +6,7 @@ import csv
 import io
 import re
 from collections.abc import Iterator
+from html import unescape
 
 import numpy as np
 import pytest
@@ -17,7 +18,9 @@ from sqlmodel import col
 
 from survey.db.models import Unit, Wave
 from survey.demo import DemoSummary
+from survey.i18n import gettext_for
 from survey.leader.board import Board
+from survey.leader.labels import HOW_TO_READ
 from survey.leader.services import scores
 from survey.scores import WaveScores, compare_waves, mark_responses_changed, wave_scores
 from tests.conftest import Account, make_account, make_settings, signed_in, staff_client
@@ -76,6 +79,11 @@ def pct(x: float) -> str:
     return f"{x * 100:.2f}"
 
 
+def shown(x: float) -> str:
+    """A share as the Vietnamese page shows it: 0-100 with one decimal and a decimal comma."""
+    return f"{x * 100:.1f}".replace(".", ",")
+
+
 def test_league_shows_the_scorecards_numbers_ranks_and_tiers(admin: TestClient, demo: tuple[Engine, str]) -> None:
     engine, _ = demo
     page = admin.get(f"/staff/results/{WAVE}/league?level=commune")
@@ -109,8 +117,18 @@ def test_league_shows_the_scorecards_numbers_ranks_and_tiers(admin: TestClient, 
     # insufficient data: listed apart, never ranked
     unranked = [code for code, _ in ROW.findall(table(html, "unranked"))]
     assert sorted(unranked) == sorted(u.code for i, u in enumerate(ws.units) if not ws.league.ranked[i])
-    assert "với độ tin cậy 95%" in html or "95%" in html  # the sentence on reading an interval
-    assert 'id="how-to-read"' in html
+    # the best unit's row shows its 95% interval, as the scorecard computed it, in the index cell (the third),
+    # and its bar is labelled with the same interval; both in the page's language (Vietnamese: decimal comma)
+    _ = gettext_for("vi")
+    best_code, best_cells = ranked[0]
+    e = ws.estimate(by_code[best_code])
+    cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", best_cells, re.S)]
+    lower, upper = shown(e.lower), shown(e.upper)
+    assert cells[2] == f"{shown(e.point)} ({lower}–{upper})"
+    assert f'aria-label="{_("95% interval")} {lower}–{upper}"' in best_cells
+    # the sentence on reading an interval, at the 95% level
+    read = re.search(r'<p class="read" id="how-to-read">(.*?)</p>', html, re.S)
+    assert read and unescape(read.group(1)) == _(HOW_TO_READ, level="95")
     assert 'id="caterpillar"' in html and 'id="funnel"' in html
     assert "<script" not in html
 

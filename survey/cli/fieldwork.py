@@ -1,4 +1,4 @@
-"""``sipas apikey``, ``sipas quota`` and ``sipas simulate``: fieldwork from the command line."""
+"""``sipas quota`` and ``sipas simulate``: a wave's quota progress, and demo fieldwork."""
 
 from __future__ import annotations
 
@@ -9,77 +9,11 @@ import time
 import click
 from sqlalchemy.orm import Session
 
-from survey.cli import _engine, _settings, main
+from survey.cli.common import click_error, load_settings, open_engine
 from survey.errors import SipasError
 
 
-def _fail(exc: Exception) -> click.ClickException:
-    return click.ClickException(getattr(exc, "message", None) or str(exc))
-
-
-@main.group()
-def apikey() -> None:
-    """API keys for one-stop systems and BI tools (each scoped to a unit subtree)."""
-
-
-@apikey.command("create")
-@click.option("--name", required=True, help="who uses it, e.g. 'One-stop system, Hòa Thành'")
-@click.option("--unit", "unit_code", required=True, help="the unit whose subtree the key may act on")
-@click.option(
-    "--scope", "scopes", multiple=True, type=click.Choice(["issue", "read"]), default=("issue",), show_default=True
-)
-def apikey_create(name: str, unit_code: str, scopes: tuple[str, ...]) -> None:
-    """Create a key and print it once (only its hash is kept)."""
-    from survey.api.keys import create_api_key
-
-    engine = _engine(_settings())
-    try:
-        with Session(engine) as session, session.begin():
-            key = create_api_key(session, name=name, unit_code=unit_code, scopes=scopes, actor="cli")
-    except SipasError as exc:
-        raise _fail(exc) from None
-    finally:
-        engine.dispose()
-    click.echo(key.secret)
-    click.echo(f"key {key.prefix} created; this is the only time it is shown: store it now", err=True)
-
-
-@apikey.command("list")
-def apikey_list() -> None:
-    """Keys with their prefix, unit, scopes, last use and state."""
-    from survey.api.keys import list_api_keys
-
-    engine = _engine(_settings())
-    try:
-        with Session(engine) as session:
-            rows = list_api_keys(session)
-    finally:
-        engine.dispose()
-    click.echo(f"{'prefix':9} {'unit':10} {'scopes':11} {'last used':10} {'state':8} name")
-    for key, unit in rows:
-        state = "revoked" if key.revoked_at else "active"
-        used = key.last_used_on.isoformat() if key.last_used_on else "never"
-        click.echo(f"{key.prefix:9} {unit.code:10} {key.scopes:11} {used:10} {state:8} {key.name}")
-
-
-@apikey.command("revoke")
-@click.argument("prefix")
-def apikey_revoke(prefix: str) -> None:
-    """Revoke a key at once: its next request gets 401."""
-    from survey.api.keys import revoke_api_key
-
-    engine = _engine(_settings())
-    try:
-        with Session(engine) as session, session.begin():
-            revoke_api_key(session, prefix=prefix, actor="cli")
-    except SipasError as exc:
-        raise _fail(exc) from None
-    finally:
-        engine.dispose()
-    click.echo(f"key {prefix} revoked")
-
-
-@main.command()
+@click.command()
 @click.argument("wave_code")
 @click.option("--by", type=click.Choice(["unit", "stratum"]), default="unit", show_default=True)
 @click.option("--unit", "unit_code", default=None, help="only this unit's subtree")
@@ -93,8 +27,8 @@ def quota(wave_code: str, by: str, unit_code: str | None, fmt: str, watch: float
     from survey.db.models import Unit
     from survey.fieldwork import wave_progress
 
-    settings = _settings()
-    engine = _engine(settings)
+    settings = load_settings()
+    engine = open_engine(settings)
     try:
         while True:
             with Session(engine) as session:
@@ -112,7 +46,7 @@ def quota(wave_code: str, by: str, unit_code: str | None, fmt: str, watch: float
                 break
             time.sleep(watch)
     except SipasError as exc:
-        raise _fail(exc) from None
+        raise click_error(exc) from None
     except KeyboardInterrupt:
         pass
     finally:
@@ -219,7 +153,7 @@ def _print_progress(progress: object, by: str, fmt: str) -> None:
         click.echo(f"{progress.unplanned_responses:,} responses in strata without a quota (kept and weighted)")
 
 
-@main.command()
+@click.command()
 @click.argument("wave_code")
 @click.option("--transactions", default=500, show_default=True, type=click.IntRange(1, 200_000))
 @click.option("--response-rate", default=0.6, show_default=True, type=click.FloatRange(0, 1))
@@ -228,8 +162,8 @@ def simulate(wave_code: str, transactions: int, response_rate: float, seed: int 
     """Demo fieldwork: transactions are asked about through the issuing service and some citizens answer."""
     from survey.simulate import simulate_arrivals
 
-    settings = _settings()
-    engine = _engine(settings)
+    settings = load_settings()
+    engine = open_engine(settings)
     try:
         result = simulate_arrivals(
             engine,
@@ -240,7 +174,7 @@ def simulate(wave_code: str, transactions: int, response_rate: float, seed: int 
             seed=seed if seed is not None else int(time.time()),
         )
     except SipasError as exc:
-        raise _fail(exc) from None
+        raise click_error(exc) from None
     finally:
         engine.dispose()
     click.echo(

@@ -5,11 +5,11 @@ from __future__ import annotations
 import click
 from sqlalchemy.orm import Session
 
-from survey.cli import _engine, _settings, main
+from survey.cli.common import click_error, load_settings, open_engine
 from survey.errors import SipasError
 
 
-@main.group()
+@click.group()
 def integrity() -> None:
     """Integrity of ratings: detect stuffed or automated responses."""
 
@@ -20,13 +20,13 @@ def integrity_scan(wave_code: str) -> None:
     """Flag bursts, answers outside opening hours and repeated identical answers in WAVE_CODE; report jumps."""
     from survey.integrity.services import scan_wave
 
-    settings = _settings()
-    engine = _engine(settings)
+    settings = load_settings()
+    engine = open_engine(settings)
     try:
         with Session(engine) as session, session.begin():
             result = scan_wave(session, wave_code=wave_code, settings=settings, actor="cli")
     except (SipasError, ValueError) as exc:
-        raise click.ClickException(getattr(exc, "message", None) or str(exc)) from None
+        raise click_error(exc) from None
     finally:
         engine.dispose()
     click.echo(
