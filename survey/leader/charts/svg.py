@@ -13,9 +13,19 @@ import html
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
-from survey.leader.charts.caterpillar import CaterpillarLayout, CaterpillarRow
+from survey.leader.charts.caterpillar import LABEL_SIZE, CaterpillarLayout, CaterpillarRow
 from survey.leader.charts.funnel import FunnelLayout
-from survey.leader.charts.geometry import Header, LegendEntry, MarkShapes, Point, Scale, Text, Tick
+from survey.leader.charts.geometry import (
+    LEGEND_SIZE,
+    NOTE_SIZE,
+    Header,
+    LegendEntry,
+    MarkShapes,
+    Point,
+    Scale,
+    Text,
+    Tick,
+)
 from survey.leader.charts.trend import TrendLayout
 
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Noto Sans', 'Helvetica Neue', Arial, sans-serif"
@@ -151,11 +161,11 @@ def legend(prefix: str, entries: Sequence[LegendEntry]) -> str:
                 el("use", {"href": f"#{prefix}-{entry.key}", "x": fmt(entry.mark[0]), "y": fmt(entry.mark[1])})
             )
         parts.append(text(entry.label))
-    return el("g", {"class": "legend", "font-size": "12", "fill": INK}, "".join(parts))
+    return el("g", {"class": "legend", "font-size": fmt(LEGEND_SIZE), "fill": INK}, "".join(parts))
 
 
 def notes(rows: Sequence[Text]) -> str:
-    return el("g", {"class": "notes", "font-size": "11", "fill": MUTED}, "".join(text(r) for r in rows))
+    return el("g", {"class": "notes", "font-size": fmt(NOTE_SIZE), "fill": MUTED}, "".join(text(r) for r in rows))
 
 
 def document(prefix: str, width: float, height: float, title: str, desc: str, body: Iterable[str]) -> str:
@@ -277,7 +287,7 @@ def caterpillar(lay: CaterpillarLayout, chart_id: str = "caterpillar") -> str:
         if t is not None
     ]
     if labels:
-        body.append(el("g", {"class": "labels", "font-size": "12"}, "".join(labels)))
+        body.append(el("g", {"class": "labels", "font-size": fmt(LABEL_SIZE)}, "".join(labels)))
     target, province = lay.target, lay.province
     references = el(
         "path",
