@@ -21,9 +21,8 @@ from survey.fieldwork import UnitProgress
 from survey.i18n import N_
 from survey.leader import services as sv
 from survey.leader.board import Board
-from survey.leader.charts import caterpillar_svg, funnel_svg
-from survey.leader.svg import percent_domain
-from survey.leader.trend_chart import TrendPoint, trend_svg
+from survey.leader.charts import TrendPoint, caterpillar_svg, funnel_svg, trend_svg
+from survey.leader.charts.geometry import percent_domain
 from survey.scores import LeagueRow, UnitRow, WaveScores, league_rows
 
 BAR_WIDTH = 160.0
