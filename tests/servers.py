@@ -160,7 +160,9 @@ def live_server(
 
 @dataclass
 class TcpProxy:
-    """A loopback TCP relay to ``target``; ``stop()`` refuses new connections and cuts open ones.
+    """A loopback TCP relay to ``target``; ``stop()`` refuses new connections and cuts open ones; ``freeze()``
+    keeps accepting and keeps open connections open but relays nothing (a server that never answers) until
+    ``thaw()``.
 
     It runs an asyncio loop in a daemon thread, so it works beside synchronous and asynchronous tests.
     ``start()`` after ``stop()`` listens again on the same port.
@@ -173,6 +175,7 @@ class TcpProxy:
     _thread: threading.Thread | None = field(default=None, init=False, repr=False)
     _server: asyncio.Server | None = field(default=None, init=False, repr=False)
     _writers: set[asyncio.StreamWriter] = field(default_factory=set, init=False, repr=False)
+    _flowing: asyncio.Event | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.port = self.port or free_port()
@@ -191,6 +194,25 @@ class TcpProxy:
 
     def stop(self) -> None:
         self._call(self._stop())
+
+    def freeze(self) -> None:
+        self._call(self._set_flowing(False))
+
+    def thaw(self) -> None:
+        self._call(self._set_flowing(True))
+
+    async def _set_flowing(self, flowing: bool) -> None:
+        event = self._event()
+        if flowing:
+            event.set()
+        else:
+            event.clear()
+
+    def _event(self) -> asyncio.Event:
+        if self._flowing is None:  # made on the proxy's own loop
+            self._flowing = asyncio.Event()
+            self._flowing.set()
+        return self._flowing
 
     def close(self) -> None:
         if self._thread is None:
@@ -217,6 +239,8 @@ class TcpProxy:
                 await asyncio.wait_for(server.wait_closed(), 2)
 
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        flowing = self._event()
+        await flowing.wait()
         try:
             up_reader, up_writer = await asyncio.open_connection(self.target_host, self.target_port)
         except OSError:
@@ -227,6 +251,7 @@ class TcpProxy:
         async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
             try:
                 while chunk := await src.read(65536):
+                    await flowing.wait()
                     dst.write(chunk)
                     await dst.drain()
             except (ConnectionError, OSError):
