@@ -15,10 +15,10 @@ from sqlalchemy.orm import Session
 
 from survey import qr
 from survey.auth.guards import principal_of, role_required, staff_required
+from survey.auth.pages import staff_page
 from survey.auth.services import Principal
 from survey.db.models import Role, pk
 from survey.i18n import N_
-from survey.officer.controllers import staff_page
 from survey.officer.forms import FormError
 from survey.officer.units import forms, imports, services
 from survey.settings import Settings
