@@ -4,6 +4,9 @@ Each unit gets a true satisfaction level between about 75% and 98%. A respondent
 satisfied is drawn around it (Beta), so criteria of one response are correlated as in real data;
 criteria differ a little in difficulty; feedback-handling criteria are often "not applicable".
 Comments are short Vietnamese remarks whose tone follows the overall rating, picked by Faker (vi_VN).
+
+The questionnaire comes from the caller as a :class:`FormShape` (plain data): this package does not
+import the web application.
 """
 
 from __future__ import annotations
@@ -14,8 +17,6 @@ from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 from faker import Faker
-
-from survey.questionnaire import NOT_APPLICABLE, Spec
 
 POSITIVE = [
     "Cán bộ hướng dẫn tận tình, nhanh chóng.",
@@ -42,6 +43,27 @@ NEUTRAL = [
 
 
 @dataclass(frozen=True, slots=True)
+class ItemShape:
+    """One questionnaire item as the generator sees it."""
+
+    id: str
+    type: str  # "scale", "choice" or "multi"; "text" items are answered by the comments
+    role: str  # "criterion", "overall", "assessment", "went_well"... (see the questionnaire files)
+    options: tuple[str, ...]  # option values in order; a scale item's are its scale's
+    not_applicable: bool = False  # the item's scale offers "not applicable"
+    max_choices: int | None = None  # a multi item's limit
+
+
+@dataclass(frozen=True, slots=True)
+class FormShape:
+    """A questionnaire as the generator sees it: its items and the byte columns of a stored response."""
+
+    items: tuple[ItemShape, ...]
+    columns: tuple[tuple[str, str | None], ...]  # (item id, option value of a multi item, else None) per byte
+    not_applicable: int  # the byte stored for "not applicable"
+
+
+@dataclass(frozen=True, slots=True)
 class UnitProfile:
     """A surveyed unit as the generator sees it: index, its fields, its monthly volume and counters."""
 
@@ -65,7 +87,7 @@ class ResponseBatch:
     field_index: np.ndarray  # -1 where unknown (counter ratings)
     service_point: np.ndarray  # -1 where none
     submitted_at: list[datetime]
-    answers: np.ndarray  # uint8, shape (n, len(spec.layout))
+    answers: np.ndarray  # uint8, shape (n, len(form.columns))
     comments: list[str | None]
 
 
@@ -128,7 +150,7 @@ def _levels_from_satisfied(rng: np.random.Generator, satisfied: np.ndarray) -> n
 def responses(
     rng: np.random.Generator,
     faker: Faker,
-    spec: Spec,
+    form: FormShape,
     *,
     unit_level: np.ndarray,
     units: Sequence[UnitProfile],
@@ -143,22 +165,22 @@ def responses(
     p_unit = unit_level[owner]
     kappa = 8.0
     propensity = rng.beta(p_unit * kappa, (1 - p_unit) * kappa)
-    answers = np.zeros((n, len(spec.layout)), dtype=np.uint8)
-    col = spec.column_index
+    answers = np.zeros((n, len(form.columns)), dtype=np.uint8)
+    col = {column: i for i, column in enumerate(form.columns)}
 
-    for item in spec.items:
+    for item in form.items:
         if item.type == "scale":
             shift = 0.0
             if item.role == "criterion":
                 shift = float(rng.normal(0.0, 0.03))
             p = np.clip(propensity + shift, 0.01, 0.995)
             levels = _levels_from_satisfied(rng, rng.random(n) < p)
-            if spec.not_applicable_of(item) is not None:
+            if item.not_applicable:
                 na_rate = 0.12 if item.id.startswith("fb_") else 0.03
-                levels[rng.random(n) < na_rate] = NOT_APPLICABLE
+                levels[rng.random(n) < na_rate] = form.not_applicable
             answers[:, col[(item.id, None)]] = levels
         elif item.type == "choice":
-            k = len(spec.options_of(item))
+            k = len(item.options)
             if item.role == "assessment":
                 bad = np.clip((1 - propensity) * 0.25, 0, 0.5)
                 pick = np.where(rng.random(n) < bad, rng.integers(2, k + 1, size=n), 1)
@@ -168,7 +190,7 @@ def responses(
                 pick[rng.random(n) < 0.25] = 0
                 answers[:, col[(item.id, None)]] = pick.astype(np.uint8)
         elif item.type == "multi":
-            opts = spec.options_of(item)
+            opts = item.options
             limit = item.max_choices or len(opts)
             weights = rng.dirichlet(np.full(len(opts), 1.5))
             bias = 1.0 - propensity if item.role != "went_well" else propensity
@@ -177,7 +199,7 @@ def responses(
                 r = int(r_)
                 chosen = rng.choice(len(opts), size=int(how_many[r]), replace=False, p=weights)
                 for c in chosen:
-                    answers[r, col[(item.id, opts[int(c)].value)]] = 1
+                    answers[r, col[(item.id, opts[int(c)])]] = 1
 
     overall_col = col.get(("overall", None))
     comments: list[str | None] = []

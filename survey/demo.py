@@ -34,7 +34,7 @@ from survey.db.models import (
     WaveUnit,
     pk,
 )
-from survey.questionnaire import load_file
+from survey.questionnaire import NOT_APPLICABLE, Spec, load_file
 from survey.settings import Settings
 
 ACTOR = "demo"
@@ -48,6 +48,23 @@ DEMO_ACCOUNTS = (
     ("canbo.gd", Role.officer, "GD"),  # Gò Dầu district and its communes
     ("lanhdao.stp", Role.leader, "STP"),  # the Department of Justice
 )
+
+
+def form_shape(spec: Spec) -> generator.FormShape:
+    """What the demo generator needs of a questionnaire: its items, options and answer columns."""
+    items = tuple(
+        generator.ItemShape(
+            id=item.id,
+            type=item.type,
+            role=item.role,
+            options=tuple(o.value for o in spec.options_of(item)),
+            not_applicable=spec.not_applicable_of(item) is not None,
+            max_choices=item.max_choices,
+        )
+        for item in spec.items
+    )
+    columns = tuple((c.item, c.option) for c in spec.layout)
+    return generator.FormShape(items=items, columns=columns, not_applicable=NOT_APPLICABLE)
 
 
 @dataclass
@@ -265,7 +282,7 @@ def load_demo(
             share = np.sqrt(volume) / np.sqrt(volume).sum()
             counts = rng.multinomial(n_total, share)
             batch = generator.responses(
-                rng, faker, spec, unit_level=truth, units=profiles, counts=counts, start=start, end=end
+                rng, faker, form_shape(spec), unit_level=truth, units=profiles, counts=counts, start=start, end=end
             )
             version_id = wave.questionnaire_version_id
             rows = []

@@ -18,6 +18,10 @@ Counts are whole numbers. A dot, comma or space followed by exactly three digits
 whichever the file uses: ``1.234``, ``1,234``, ``1 234`` and ``1.234,00`` are all 1234. Any other dot or
 comma is a decimal mark, allowed only before zeros (``12,0`` is 12): ``12,5`` is an error, never rounded.
 
+A file is refused before it is parsed when it is larger than :data:`MAX_FRAME_BYTES`; an .xlsx workbook
+(a zip archive) also when its members unpack to more than :data:`MAX_FRAME_UNPACKED` or are compressed
+more than :data:`MAX_XLSX_RATIO` to 1 (a zip bomb). Reading stops past :data:`MAX_FRAME_ROWS` data rows.
+
 :func:`import_frame` checks the whole file and writes nothing unless every row is valid; then it replaces
 the count of every (unit, field, month) it names, in one transaction, with one audit entry.
 """
@@ -29,6 +33,7 @@ import csv
 import io
 import re
 import unicodedata
+import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -42,8 +47,18 @@ from sqlmodel import col
 from survey.catalog import audit
 from survey.db.models import FrameCount, ProcedureField, Unit
 from survey.errors import SipasError
+from survey.i18n import N_
 
 Cell = str | int | float | date | datetime | None
+
+MB = 1024 * 1024
+MAX_FRAME_ROWS = 100_000  # a year of a province's counts is about 12 x 1 000 units x 10 fields
+MAX_FRAME_BYTES = 20 * MB  # 100 000 rows take about 5 MB as CSV, 3 MB as XLSX
+MAX_FRAME_UNPACKED = 64 * MB  # 100 000 rows of five columns unpack to about 27 MB (openpyxl's inline strings)
+MAX_XLSX_RATIO = 100  # unpacked / packed size of a whole workbook: real ones are 5 to 20, a zip bomb 1 000
+
+XLSX_TOO_BIG = N_("The workbook unpacks to more than {size} MB. Keep only the sheet to import, or save it as CSV.")
+XLSX_TOO_DENSE = N_("The workbook unpacks to {ratio} times its size, which no real workbook does; it was not opened.")
 
 UNIT, FIELD, PERIOD, COUNT = "unit_code", "field_code", "period", "transactions"
 COLUMNS = (UNIT, FIELD, PERIOD, COUNT)
@@ -131,7 +146,42 @@ def _blank(value: Cell) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def _rows_from_csv(data: bytes) -> list[tuple[int, list[Cell]]]:
+class TooManyRows(Exception):
+    """A table with more data rows than the reader allows; each import words its own advice."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"more than {limit} data rows")
+        self.limit = limit
+
+
+class UnsafeWorkbook(Exception):
+    """An .xlsx refused before it is opened; ``message`` is a message id, formatted with ``params``."""
+
+    def __init__(self, message: str, **params: Any) -> None:
+        super().__init__(message.format(**params))
+        self.message = message
+        self.params = params
+
+
+def thousands(number: int) -> str:
+    """100000 -> '100 000': digit groups a reader of either language takes in at a glance."""
+    return f"{number:,}".replace(",", " ")
+
+
+def _filled(rows: Iterable[Sequence[Cell]], max_rows: int) -> list[tuple[int, list[Cell]]]:
+    """The non-blank rows with their number in the file (from 1); a header and at most ``max_rows`` more."""
+    out: list[tuple[int, list[Cell]]] = []
+    for n, values in enumerate(rows, start=1):
+        if all(_blank(v) for v in values):
+            continue
+        if len(out) > max_rows:
+            raise TooManyRows(max_rows)
+        out.append((n, list(values)))
+    return out
+
+
+def _rows_from_csv(data: bytes, *, max_rows: int) -> list[tuple[int, list[Cell]]]:
+    """The non-blank rows of a CSV text (see :func:`_filled`)."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         text = data.decode("utf-16")  # Excel's "Unicode text" export
     else:
@@ -147,23 +197,49 @@ def _rows_from_csv(data: bytes) -> list[tuple[int, list[Cell]]]:
     delimiter = max((";", ",", "\t"), key=first.count)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
-        return [(n, list(values)) for n, values in enumerate(reader, start=1)]
+        return _filled(reader, max_rows)
     except csv.Error as exc:
         raise FrameImportError([FrameError(None, None, f"The file is not a readable CSV file ({exc}).")]) from None
 
 
-def _rows_from_xlsx(path: Path) -> list[tuple[int, list[Cell]]]:
+def _unreadable_workbook(exc: Exception) -> FrameImportError:
+    return FrameImportError([FrameError(None, None, f"The file is not a readable Excel workbook (.xlsx): {exc}.")])
+
+
+def check_workbook(data: bytes, *, max_unpacked: int) -> None:
+    """Refuse a zip bomb: read the zip directory and add up what the members would unpack to.
+
+    ``zipfile`` (which openpyxl reads through) never gives more bytes of a member than the directory
+    declares, so the declared sizes bound what opening the workbook can unpack.
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError) as exc:
+        raise _unreadable_workbook(exc) from None
+    unpacked = sum(m.file_size for m in members)
+    packed = sum(m.compress_size for m in members)
+    if unpacked > max_unpacked:
+        raise UnsafeWorkbook(XLSX_TOO_BIG, size=max_unpacked // MB)
+    if unpacked > MAX_XLSX_RATIO * max(packed, 1):
+        raise UnsafeWorkbook(XLSX_TOO_DENSE, ratio=thousands(unpacked // max(packed, 1)))
+
+
+def _rows_from_xlsx(data: bytes, *, max_rows: int, max_unpacked: int) -> list[tuple[int, list[Cell]]]:
+    """The non-blank rows of the first sheet (see :func:`_filled`), after :func:`check_workbook`."""
+    check_workbook(data, max_unpacked=max_unpacked)
     from openpyxl import load_workbook
 
     try:
-        book = load_workbook(path, read_only=True, data_only=True)
+        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # BadZipFile, KeyError, openpyxl's InvalidFileException...: all mean the same here
-        raise FrameImportError(
-            [FrameError(None, None, f"The file is not a readable Excel workbook (.xlsx): {exc}.")]
-        ) from None
+        raise _unreadable_workbook(exc) from None
     try:
-        sheet = book.worksheets[0]
-        return [(n, list(values)) for n, values in enumerate(sheet.iter_rows(min_row=1, values_only=True), start=1)]
+        return _filled(book.worksheets[0].iter_rows(min_row=1, values_only=True), max_rows)
+    except TooManyRows:
+        raise
+    except Exception as exc:  # a sheet that is not the XML it claims to be
+        raise _unreadable_workbook(exc) from None
     finally:
         book.close()
 
@@ -171,8 +247,8 @@ def _rows_from_xlsx(path: Path) -> list[tuple[int, list[Cell]]]:
 def read_frame_file(path: Path | str) -> list[FrameRow]:
     """The data rows of a .csv (UTF-8, with or without BOM; ',' ';' or tab) or .xlsx (first sheet) file.
 
-    Raises :class:`FrameImportError` when the file cannot be read at all: not CSV/XLSX, empty, or
-    without one of the four columns. Values are checked by :func:`import_frame`.
+    Raises :class:`FrameImportError` when the file cannot be read at all: not CSV/XLSX, empty, over a
+    limit of the module, or without one of the four columns. Values are checked by :func:`import_frame`.
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -187,10 +263,22 @@ def read_frame_file(path: Path | str) -> list[FrameRow]:
             ]
         )
     try:
-        raw = _rows_from_csv(path.read_bytes()) if suffix == ".csv" else _rows_from_xlsx(path)
+        if path.stat().st_size > MAX_FRAME_BYTES:
+            message = f"The file is larger than {MAX_FRAME_BYTES // MB} MB; split it by month."
+            raise FrameImportError([FrameError(None, None, message)])
+        content = path.read_bytes()
     except OSError as exc:
         raise FrameImportError([FrameError(None, None, f"Cannot read '{path.name}': {exc.strerror or exc}.")]) from None
-    filled = [(n, values) for n, values in raw if not all(_blank(v) for v in values)]
+    try:
+        if suffix == ".csv":
+            filled = _rows_from_csv(content, max_rows=MAX_FRAME_ROWS)
+        else:
+            filled = _rows_from_xlsx(content, max_rows=MAX_FRAME_ROWS, max_unpacked=MAX_FRAME_UNPACKED)
+    except TooManyRows as exc:
+        message = f"The file has more than {thousands(exc.limit)} rows; split it by month."
+        raise FrameImportError([FrameError(None, None, message)]) from None
+    except UnsafeWorkbook as exc:
+        raise FrameImportError([FrameError(None, None, str(exc))]) from None
     if not filled:
         raise FrameImportError([FrameError(1, None, "The file is empty: expected a header row and one row per count.")])
     header_row, header = filled[0]

@@ -23,6 +23,7 @@ from survey.api import issuing
 from survey.api.keys import Caller
 from survey.citizen import services
 from survey.db.models import ProcedureField, QuestionnaireVersion, Quota, Unit, Wave
+from survey.demo import form_shape
 from survey.errors import NotFoundError
 from survey.settings import Settings
 
@@ -90,7 +91,7 @@ def simulate_arrivals(
         answers = responses(
             rng,
             Faker("vi_VN"),
-            spec,
+            form_shape(spec),
             unit_level=np.array([float(rng.uniform(0.78, 0.97))]),
             units=[UnitProfile(0, (), 0.0, ())],
             counts=np.array([len(chosen_codes)]),

@@ -1,7 +1,9 @@
-"""Tiny factories: a small province with open, closed and counter waves, and fresh receipt codes."""
+"""Tiny factories: a small province with open, closed and counter waves, fresh receipt codes, a zip bomb."""
 
 from __future__ import annotations
 
+import io
+import zipfile
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -187,3 +189,17 @@ def full_answers(spec: Spec, *, value: str = "4") -> dict[str, str | list[str]]:
         elif item.type == "multi":
             data[name] = [o.value for o in spec.options_of(item)[: min(2, item.max_choices or 2)]]
     return data
+
+
+def zip_bomb(workbook: bytes, *, unpacked: int) -> bytes:
+    """``workbook`` (an .xlsx) with one more member: ``unpacked`` zero bytes, deflated to about a thousandth."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(workbook)) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as bomb:
+        for member in source.infolist():
+            bomb.writestr(member, source.read(member))
+        with bomb.open("xl/media/zeros.bin", "w") as zeros:
+            block = bytes(1024 * 1024)
+            for _ in range(unpacked // len(block)):
+                zeros.write(block)
+            zeros.write(bytes(unpacked % len(block)))
+    return out.getvalue()

@@ -11,12 +11,12 @@ from litestar.response import Redirect, Template
 from sqlalchemy.orm import Session
 
 from survey.auth.guards import principal_of, role_required, staff_required
+from survey.auth.pages import staff_page
 from survey.auth.services import Principal
 from survey.db.models import Role
 from survey.i18n import N_
 from survey.integrity import services
 from survey.integrity.flags import CHANNEL_LABELS, REASONS, Flag
-from survey.officer.controllers import staff_page
 
 Db = NamedDependency[Session]
 Me = NamedDependency[Principal]

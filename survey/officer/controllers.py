@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import logging
 from typing import Annotated, Any
-from urllib.parse import quote, urlencode
-from zoneinfo import ZoneInfo
+from urllib.parse import quote
 
 import anyio
 from litestar import Controller, Request, get, post
@@ -22,6 +21,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from survey.auth.guards import current_principal, principal_of, role_required, safe_next, staff_required
+from survey.auth.pages import staff_page
 from survey.auth.passwords import MIN_LENGTH, POLICY, WeakPassword
 from survey.auth.services import USERNAME_RE, Principal, UsernameTaken
 from survey.auth.sessions import begin_session, end_session
@@ -32,7 +32,6 @@ from survey.limits import clients
 from survey.officer import services
 from survey.officer.forms import FormError, NewUserForm, parse_login, parse_new_user, role_field
 from survey.settings import Settings
-from survey.web import page, request_locale
 
 log = logging.getLogger("sipas.auth")
 
@@ -52,31 +51,6 @@ def _settings(request: AnyRequest) -> Settings:
 
 def _me(request: AnyRequest) -> Principal:
     return principal_of(request)
-
-
-def staff_page(
-    request: AnyRequest,
-    template: str,
-    *,
-    me: Principal | None,
-    context: dict[str, Any] | None = None,
-    status_code: int = 200,
-) -> Template:
-    """A staff page: the signed-in account for the navigation, and a language link that keeps the query."""
-    settings = _settings(request)
-    locale = request_locale(request, settings)
-    query = {k: v for k, v in request.query_params.items() if k != "lang"}
-    query["lang"] = "en" if locale == "vi" else "vi"
-    ctx: dict[str, Any] = {
-        "me": me,
-        "role_labels": services.ROLE_LABELS,
-        "errors": [],
-        "notice": None,
-        "lang_href": f"{request.url.path}?{urlencode(query)}",
-        "tz": ZoneInfo(settings.timezone),
-        **(context or {}),
-    }
-    return page(request, template, settings=settings, context=ctx, status_code=status_code, locale=locale)
 
 
 def _login_page(

@@ -32,11 +32,6 @@ from survey.errors import ForbiddenError, NotFoundError
 from survey.i18n import N_
 
 PAGE_SIZE = 50
-ROLE_LABELS = {
-    Role.admin.value: N_("Administrator"),
-    Role.officer.value: N_("Officer"),
-    Role.leader.value: N_("Leader"),
-}
 ROLE_HINTS = {
     Role.admin.value: N_("Manages accounts and settings of their unit and the units below it."),
     Role.officer.value: N_("Runs surveys: units, questionnaires, waves, codes; gives leaders their accounts."),

@@ -8,17 +8,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from faker import Faker
 from litestar.testing import TestClient
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from seed_data import generator
+from seed_data import QUESTIONNAIRE_DIR, generator
 from survey.app import create_app
 from survey.citizen.services import spec_of
 from survey.db.models import FrameCount, QuestionnaireVersion, ReceiptCode, Response, Unit, UnitLevel, Wave
-from survey.demo import CURRENT_WAVE, DemoSummary
-from survey.questionnaire import NOT_APPLICABLE
+from survey.demo import CURRENT_WAVE, DemoSummary, form_shape
+from survey.questionnaire import NOT_APPLICABLE, load_file
 from survey.results import load_wave
 from tests.conftest import DEMO_RESPONSES, load_small_demo, make_settings
 
@@ -104,6 +105,31 @@ def test_true_unit_satisfaction_spans_75_to_98_percent() -> None:
     assert truth.min() >= 0.75 and truth.max() <= 0.98
     assert np.quantile(truth, 0.05) < 0.80 and np.quantile(truth, 0.95) > 0.95
     assert 0.86 < truth.mean() < 0.90
+
+
+def test_the_generator_draws_the_same_answers_for_the_same_seed() -> None:
+    """Golden digest, recorded when the generator still read the questionnaire ``Spec`` itself: handing it a
+    ``form_shape`` instead changed nothing the demo draws (a new numpy or Faker may change the draws too)."""
+    digest = hashlib.sha256()
+    for name in ("sipas_5x22.yaml", "quick_rating.yaml"):
+        rng = np.random.default_rng(5)
+        faker = Faker("vi_VN")
+        faker.seed_instance(5)
+        units = [generator.UnitProfile(0, (0, 1), 100.0, (7,)), generator.UnitProfile(1, (2,), 50.0, ())]
+        batch = generator.responses(
+            rng,
+            faker,
+            form_shape(load_file(QUESTIONNAIRE_DIR / name)),
+            unit_level=np.array([0.8, 0.9]),
+            units=units,
+            counts=np.array([300, 200]),
+            start=date(2026, 1, 1),
+            end=date(2026, 3, 31),
+        )
+        for part in (batch.unit_index, batch.field_index, batch.service_point, batch.answers):
+            digest.update(np.ascontiguousarray(part).tobytes())
+        digest.update(repr((batch.submitted_at, batch.comments)).encode())
+    assert digest.hexdigest() == "8fb1fc54f4607186fc4bf64da872a541c62b8f67f52fed15b2278fa2593d8b70"
 
 
 def test_demo_links_open_the_survey_and_codes_are_stored_hashed(demo: tuple[Engine, DemoSummary, str]) -> None:

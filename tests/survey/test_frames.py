@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import io
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
+import openpyxl
 import pytest
 from click.testing import CliRunner, Result
 from openpyxl import Workbook
@@ -14,6 +18,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from survey import frames
 from survey.catalog import count_rows
 from survey.cli import main
 from survey.db.models import AuditLog, FrameCount, ProcedureField, Unit
@@ -28,7 +33,7 @@ from survey.frames import (
 )
 from survey.settings import Settings
 from tests.conftest import cli_settings
-from tests.factories import build_world
+from tests.factories import build_world, zip_bomb
 
 BOM = "\ufeff"
 VI_HEADER = "Mã đơn vị;Tên đơn vị;Mã lĩnh vực;Kỳ;Số hồ sơ"
@@ -326,6 +331,83 @@ def test_unreadable_files_are_refused(tmp_path: Path, name: str, content: bytes,
 def test_empty_xlsx_is_refused(tmp_path: Path) -> None:
     with pytest.raises(FrameImportError, match="empty"):
         read_frame_file(write_xlsx(tmp_path / "empty.xlsx", []))
+
+
+def test_a_workbook_whose_sheet_is_not_xml_is_refused_in_words(tmp_path: Path) -> None:
+    good = write_xlsx(tmp_path / "good.xlsx", [["unit", "field", "period", "count"], ["U", "F", "2026-01", 1]])
+    broken = io.BytesIO()
+    with zipfile.ZipFile(good) as source, zipfile.ZipFile(broken, "w") as out:
+        for member in source.infolist():
+            out.writestr(member, b"<row" if member.filename.endswith("sheet1.xml") else source.read(member))
+    path = tmp_path / "broken.xlsx"
+    path.write_bytes(broken.getvalue())
+    with pytest.raises(FrameImportError, match="not a readable Excel workbook"):
+        read_frame_file(path)
+
+
+# --- limits -----------------------------------------------------------------------------------------------
+
+
+def test_a_zip_bomb_is_refused_before_openpyxl_opens_it(
+    engine: Engine, place: Place, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows: list[list[object]] = [["unit", "field", "period", "count"], [place.unit, place.field, "2026-01", 5]]
+    good = write_xlsx(tmp_path / "good.xlsx", rows)
+    path = tmp_path / "bomb.xlsx"
+    path.write_bytes(zip_bomb(good.read_bytes(), unpacked=frames.MAX_FRAME_UNPACKED + 1))
+    assert path.stat().st_size < 1024 * 1024  # small on disk: only its zip directory tells
+    opened: list[object] = []
+    real_load = openpyxl.load_workbook
+
+    def load_workbook(*args: Any, **kwargs: Any) -> Any:
+        opened.append(args)
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(openpyxl, "load_workbook", load_workbook)
+    errors = failure(engine, path)
+    assert [e.message for e in errors] == [
+        "The workbook unpacks to more than 64 MB. Keep only the sheet to import, or save it as CSV."
+    ]
+    assert opened == [] and counts(engine, place) == {}
+    assert do_import(engine, good).rows == 1 and len(opened) == 1  # the same rows without the padding import
+
+
+def test_a_workbook_compressed_beyond_any_real_one_is_refused(tmp_path: Path) -> None:
+    good = write_xlsx(tmp_path / "good.xlsx", [["unit", "field", "period", "count"], ["U", "F", "2026-01", 5]])
+    path = tmp_path / "dense.xlsx"
+    path.write_bytes(zip_bomb(good.read_bytes(), unpacked=8 * 1024 * 1024))
+    with pytest.raises(FrameImportError, match=r"unpacks to \d[\d ]* times its size, which no real workbook does"):
+        read_frame_file(path)
+
+
+def test_a_file_over_the_row_limit_is_refused_whole(
+    cli_env: None, engine: Engine, place: Place, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines = [VI_HEADER] + [f"{place.unit};;{place.field};2026-01;{i}" for i in range(frames.MAX_FRAME_ROWS + 1)]
+    path = write_csv(tmp_path / "so_lieu.csv", lines)
+    before = total(engine)
+    result = run("frame", "import", str(path))
+    assert result.exit_code == 1
+    assert "The file has more than 100 000 rows; split it by month." in result.output
+    assert "nothing was written" in result.output and total(engine) == before
+    # an XLSX counts its rows the same way (a lower limit keeps the workbook small)
+    monkeypatch.setattr(frames, "MAX_FRAME_ROWS", 1)
+    rows: list[list[object]] = [["unit", "field", "period", "count"]]
+    rows += [[place.unit, place.field, f"2026-0{m}", 5] for m in (1, 2)]
+    errors = failure(engine, write_xlsx(tmp_path / "two.xlsx", rows))
+    assert [e.message for e in errors] == ["The file has more than 1 rows; split it by month."]
+    assert counts(engine, place) == {}
+    # the limit counts data rows: a header, a blank row and exactly MAX_FRAME_ROWS rows import
+    monkeypatch.setattr(frames, "MAX_FRAME_ROWS", 2)
+    assert do_import(engine, write_xlsx(tmp_path / "two.xlsx", [rows[0], [], *rows[1:]])).rows == 2
+
+
+def test_a_file_over_the_size_limit_is_refused_unread(tmp_path: Path) -> None:
+    path = tmp_path / "huge.csv"
+    with path.open("wb") as fh:
+        fh.truncate(frames.MAX_FRAME_BYTES + 1)  # sparse: the size is all there is to it
+    with pytest.raises(FrameImportError, match=r"The file is larger than 20 MB; split it by month."):
+        read_frame_file(path)
 
 
 # --- values -----------------------------------------------------------------------------------------------

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import secrets
+import threading
+from typing import Any
 
+import openpyxl
 import pytest
 from litestar.testing import TestClient
 from openpyxl import Workbook
@@ -17,6 +21,7 @@ from survey.db.models import AuditLog, ProcedureField, ServicePoint, Unit, UnitL
 from survey.officer.units import imports
 from tests.access.workspace import fresh_point, fresh_unit
 from tests.conftest import StaffWorld, csrf_token, signed_in
+from tests.factories import zip_bomb
 
 
 def _unit(engine: Engine, unit_id: int) -> Unit:
@@ -239,6 +244,148 @@ def test_service_points_import_from_xlsx_all_or_nothing(
     assert len({p.counter_token for p in points}) == 2 and all(len(p.counter_token) >= 16 for p in points)
     shown = staff.get(f"/staff/units/{unit_id}")
     assert f"Q1{tag}" in shown.text and f"Q2{tag}" in shown.text
+
+
+# --- import: limits, and parsing off the event loop ---------------------------------------------------------
+
+
+def _points_xlsx(unit_code: str, tag: str) -> bytes:
+    return _xlsx(
+        [["Mã đơn vị", "Mã quầy", "Tên quầy"], [unit_code, f"Z1{tag}", "Quầy 1"], [unit_code, f"Z2{tag}", "Quầy 2"]]
+    )
+
+
+def _points_of(engine: Engine, unit_id: int) -> list[ServicePoint]:
+    with Session(engine) as s:
+        return list(s.scalars(select(ServicePoint).where(col(ServicePoint.unit_id) == unit_id)))
+
+
+def _all_points(engine: Engine) -> int:
+    with Session(engine) as s:
+        return len(list(s.scalars(select(col(ServicePoint.id)))))
+
+
+def _post_import(staff: TestClient, name: str, body: bytes, *, kind: str = "points", lang: str = "vi") -> Any:
+    page = staff.get(f"/staff/units/import?lang={lang}")
+    return staff.post(
+        f"/staff/units/import?lang={lang}",
+        data={"_csrf_token": csrf_token(page.text), "kind": kind},
+        files={"file": (name, body, "application/octet-stream")},
+    )
+
+
+def test_a_zip_bomb_is_refused_before_openpyxl_opens_it(
+    staff: TestClient, staff_world: StaffWorld, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    signed_in(staff, staff_world.officer)
+    unit_id = fresh_unit(engine, staff_world.commune_id)
+    tag = secrets.token_hex(3).upper()
+    bomb = zip_bomb(_points_xlsx(_unit(engine, unit_id).code, tag), unpacked=imports.MAX_UNPACKED + 1)
+    assert len(bomb) < imports.MAX_UPLOAD  # small on the wire: only its zip directory tells
+    opened: list[object] = []
+    real_load = openpyxl.load_workbook
+
+    def load_workbook(*args: Any, **kwargs: Any) -> Any:
+        opened.append(args)
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(openpyxl, "load_workbook", load_workbook)
+    refused = _post_import(staff, "quay.xlsx", bomb, lang="en")
+    assert refused.status_code == 400
+    assert "<title>Error: " in refused.text and "1 problem(s) found" in refused.text
+    assert "The workbook unpacks to more than 20 MB. Keep only the sheet to import, or save it as CSV." in refused.text
+    assert opened == [] and _points_of(engine, unit_id) == []
+    # the same rows, unpadded, import: the refusal was the padding's
+    done = _post_import(staff, "quay.xlsx", _points_xlsx(_unit(engine, unit_id).code, tag))
+    assert done.status_code == 200 and "Đã nhập 2 quầy phục vụ." in done.text
+    assert len(opened) == 1 and len(_points_of(engine, unit_id)) == 2
+
+
+def test_a_workbook_compressed_beyond_any_real_one_is_refused(staff_world: StaffWorld, engine: Engine) -> None:
+    officer = _principal(engine, staff_world.officer.id)
+    unit_id = fresh_unit(engine, staff_world.commune_id)
+    dense = zip_bomb(_points_xlsx(_unit(engine, unit_id).code, "D"), unpacked=8 * 1024 * 1024)  # under 20 MB
+    with Session(engine) as s, pytest.raises(imports.UnitImportError) as info:
+        imports.import_points(s, viewer=officer, data=dense, filename="quay.xlsx")
+    [problem] = info.value.problems
+    assert (
+        problem.message
+        == "The workbook unpacks to {ratio} times its size, which no real workbook does; it was not opened."
+    )
+    assert int(problem.params["ratio"].replace(" ", "")) > 100
+    assert _points_of(engine, unit_id) == []
+
+
+def test_a_file_over_the_row_limit_is_refused_whole(
+    staff: TestClient, staff_world: StaffWorld, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    signed_in(staff, staff_world.officer)
+    unit_id = fresh_unit(engine, staff_world.commune_id)
+    unit = _unit(engine, unit_id)
+    # the real limit, in a CSV: 20 001 short rows still fit under the upload's size limit
+    rows = [["unit", "code", "name"]] + [[unit.code, f"R{i}", "Q"] for i in range(imports.MAX_ROWS + 1)]
+    body = _csv([[u[-2:], c[-2:], n] for u, c, n in rows], bom=False)
+    assert len(body) <= imports.MAX_UPLOAD
+    before = _all_points(engine)
+    refused = _post_import(staff, "quay.csv", body)
+    assert refused.status_code == 400
+    assert "Tệp có hơn 20 000 dòng; hãy chia thành nhiều tệp." in refused.text
+    assert _all_points(engine) == before
+    # an XLSX counts its rows the same way (a lower limit keeps the workbook small)
+    monkeypatch.setattr(imports, "MAX_ROWS", 1)
+    refused = _post_import(staff, "quay.xlsx", _points_xlsx(unit.code, "X"), lang="en")
+    assert refused.status_code == 400 and "The file has more than 1 rows; split it into several files." in refused.text
+    assert _points_of(engine, unit_id) == []
+    # limits count data rows: a header and exactly MAX_ROWS rows import
+    monkeypatch.setattr(imports, "MAX_ROWS", 2)
+    assert _post_import(staff, "quay.xlsx", _points_xlsx(unit.code, "X")).status_code == 200
+    assert len(_points_of(engine, unit_id)) == 2
+
+
+def test_a_file_over_the_size_limit_is_refused_in_words_never_a_500(
+    staff: TestClient, staff_world: StaffWorld, engine: Engine
+) -> None:
+    signed_in(staff, staff_world.officer)
+    unit_id = fresh_unit(engine, staff_world.commune_id)
+    header = f"unit,code,name\r\n{_unit(engine, unit_id).code},BIG,Q\r\n".encode()
+    big = header + b"," * (imports.MAX_UPLOAD + 1 - len(header))
+    refused = _post_import(staff, "quay.csv", big)
+    assert refused.status_code == 400 and "Tệp quá lớn: tối đa 200 KB." in refused.text
+    # past the app's body limit, Litestar refuses the request itself: a 413 page, still not a 500
+    huge = _post_import(staff, "quay.csv", header + b"," * (400 * 1024))
+    assert huge.status_code == 413
+    assert _points_of(engine, unit_id) == []
+
+
+def test_uploads_are_parsed_in_a_worker_thread_not_on_the_event_loop(
+    staff: TestClient, staff_world: StaffWorld, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    signed_in(staff, staff_world.officer)
+    unit_id = fresh_unit(engine, staff_world.commune_id)
+    unit = _unit(engine, unit_id)
+    seen: list[tuple[str, bool, bool]] = []
+
+    def spying(name: str) -> Any:
+        real = getattr(imports, name)
+
+        def parse(*args: Any, **kwargs: Any) -> Any:
+            try:
+                asyncio.get_running_loop()
+                on_loop = True
+            except RuntimeError:  # no event loop runs in this thread
+                on_loop = False
+            seen.append((name, on_loop, threading.current_thread() is threading.main_thread()))
+            return real(*args, **kwargs)
+
+        return parse
+
+    monkeypatch.setattr(imports, "_rows_from_xlsx", spying("_rows_from_xlsx"))
+    monkeypatch.setattr(imports, "_rows_from_csv", spying("_rows_from_csv"))
+    done = _post_import(staff, "quay.xlsx", _points_xlsx(unit.code, "T"))
+    assert done.status_code == 200 and "Đã nhập 2 quầy phục vụ." in done.text
+    refused = _post_import(staff, "quay.csv", _csv([["unit", "code", "name"], ["NOPE", "T9", "Q"]]))
+    assert refused.status_code == 400
+    assert seen == [("_rows_from_xlsx", False, False), ("_rows_from_csv", False, False)]
 
 
 # --- editing units, points and fields ---------------------------------------------------------------------

@@ -13,12 +13,12 @@ from sqlalchemy.orm import Session
 
 from survey.api.keys import SCOPES
 from survey.auth.guards import principal_of, role_required, staff_required
+from survey.auth.pages import staff_page
 from survey.auth.services import Principal
 from survey.db.models import Role
 from survey.i18n import N_
 from survey.officer import services as staff
 from survey.officer.apikeys import services
-from survey.officer.controllers import staff_page
 from survey.officer.forms import FormError
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]

@@ -9,12 +9,13 @@ from litestar.response import Redirect, Template
 from sqlalchemy.orm import Session
 
 from survey.auth.guards import role_required, staff_required
+from survey.auth.pages import staff_page
 from survey.auth.services import Principal
 from survey.citizen.forms import field_name
 from survey.db.models import Role
 from survey.errors import SipasError
 from survey.i18n import N_
-from survey.officer.controllers import AnyRequest, Db, Form, Me, _me, staff_page
+from survey.officer.controllers import AnyRequest, Db, Form, Me, _me
 from survey.officer.designer import forms, services
 from survey.officer.forms import FormError
 

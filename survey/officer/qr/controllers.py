@@ -9,11 +9,12 @@ from litestar.response import Template
 from sqlalchemy.orm import Session
 
 from survey.auth.guards import role_required, staff_required
+from survey.auth.pages import staff_page
 from survey.auth.services import Principal
 from survey.db.models import Role
 from survey.errors import ConflictError, NotFoundError
 from survey.i18n import gettext_for
-from survey.officer.controllers import AnyRequest, Db, Form, Me, _me, _settings, staff_page
+from survey.officer.controllers import AnyRequest, Db, Form, Me, _me, _settings
 from survey.officer.forms import FormError
 from survey.officer.qr import services
 from survey.web import security_headers

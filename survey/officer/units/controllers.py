@@ -15,15 +15,16 @@ from sqlalchemy.orm import Session
 
 from survey import qr
 from survey.auth.guards import principal_of, role_required, staff_required
+from survey.auth.pages import staff_page
 from survey.auth.services import Principal
 from survey.db.models import Role, pk
 from survey.i18n import N_
-from survey.officer.controllers import staff_page
 from survey.officer.forms import FormError
 from survey.officer.units import forms, imports, services
 from survey.settings import Settings
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
+Upload = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]
 Db = NamedDependency[Session]
 Me = NamedDependency[Principal]
 AnyRequest = Request[Any, Any, Any]
@@ -39,7 +40,6 @@ IMPORTED = {
     False: N_("{count} units have been imported."),
     True: N_("{count} service points have been imported."),
 }
-MAX_UPLOAD = 200 * 1024
 
 
 def _me(request: AnyRequest) -> Principal:
@@ -132,18 +132,18 @@ class UnitsController(Controller):
     def import_form(self, request: AnyRequest, me: Me) -> Template:
         return _import_page(request, me, kind=imports.UNITS)
 
-    @post("/import", guards=[CHANGERS])
-    async def import_file(self, request: AnyRequest, me: Me, db: Db) -> Template | Redirect:
-        posted = await request.form()
-        kind = posted.get("kind") if posted.get("kind") in imports.KINDS else imports.UNITS
-        upload = posted.get("file")
+    @post("/import", guards=[CHANGERS], sync_to_thread=True)
+    def import_file(self, request: AnyRequest, me: Me, db: Db, data: Upload) -> Template | Redirect:
+        # Litestar receives the upload on the event loop; reading and checking it runs here, in a worker thread.
+        kind = data.get("kind") if data.get("kind") in imports.KINDS else imports.UNITS
+        upload = data.get("file")
         assert isinstance(kind, str)
         if not isinstance(upload, UploadFile) or not upload.filename:
             problem = FormError("file", N_("Choose a CSV or XLSX file to import."))
             return _import_page(request, me, kind=kind, errors=[problem], status_code=400)
-        content = await upload.read()
-        if len(content) > MAX_UPLOAD:
-            problem = FormError("file", N_("The file is too large: at most {size} KB."), {"size": MAX_UPLOAD // 1024})
+        content = upload.file.read(imports.MAX_UPLOAD + 1)
+        if len(content) > imports.MAX_UPLOAD:
+            problem = FormError("file", imports.TOO_LARGE, {"size": imports.MAX_UPLOAD // 1024})
             return _import_page(request, me, kind=kind, errors=[problem], status_code=400)
         try:
             result = imports.import_file(db, viewer=me, kind=kind, data=content, filename=upload.filename)

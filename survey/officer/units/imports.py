@@ -18,6 +18,10 @@ kind          ``Loại``, ``Loại hình``, ``kind`` (optional)
 
 Service points: unit code (``Mã đơn vị``, ``unit``), code (``Mã quầy``, ``code``), ``name_vi``, ``name_en``.
 
+A file is refused before it is parsed when it is larger than :data:`MAX_UPLOAD`, or is an .xlsx workbook
+that would unpack to more than :data:`MAX_UNPACKED` (see :func:`survey.frames.check_workbook`); reading
+stops past :data:`MAX_ROWS` data rows.
+
 Every problem is reported with its row (header = 1) and the file's own heading for the column; message
 ids are English and translated where they are shown. Nothing is written unless every row is valid; then
 all rows are written in one transaction with one audit entry.
@@ -25,7 +29,6 @@ all rows are written in one transaction with one audit entry.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -40,12 +43,27 @@ from survey.auth.services import Principal
 from survey.catalog import audit
 from survey.db.models import ServicePoint, Unit, UnitLevel, pk
 from survey.errors import SipasError
-from survey.frames import Cell, FrameImportError, _blank, _fold, _rows_from_csv, _rows_from_xlsx
+from survey.frames import (
+    MB,
+    Cell,
+    FrameImportError,
+    TooManyRows,
+    UnsafeWorkbook,
+    _blank,
+    _fold,
+    _rows_from_csv,
+    _rows_from_xlsx,
+    thousands,
+)
 from survey.i18n import N_
 from survey.officer.units.services import FIELD_CODE_MAX, NAME_MAX, POINT_CODE_MAX, code_ok, ensure_changer
 
 UNITS, POINTS = "units", "points"
 KINDS = (UNITS, POINTS)
+
+MAX_UPLOAD = 200 * 1024  # a province's units and counters take a few dozen KB
+MAX_UNPACKED = 20 * MB
+MAX_ROWS = 20_000
 
 CODE, NAME_VI, NAME_EN, LEVEL, PARENT, KIND, UNIT = "code", "name_vi", "name_en", "level", "parent", "kind", "unit"
 
@@ -88,6 +106,8 @@ LAYOUTS: dict[str, tuple[Column, ...]] = {
 }
 
 READ_FAILED = N_("The file could not be read: {detail}")
+TOO_LARGE = N_("The file is too large: at most {size} KB.")
+TOO_MANY_ROWS = N_("The file has more than {count} rows; split it into several files.")
 NOT_A_TABLE = N_("'{name}' is not a CSV or XLSX file. Save it as .xlsx or as 'CSV UTF-8' (.csv).")
 EMPTY_FILE = N_("The file is empty: expected a header row, then one row per record.")
 NO_DATA = N_("The file has a header row but nothing under it.")
@@ -153,13 +173,16 @@ def _raw_rows(data: bytes, filename: str) -> list[tuple[int, list[Cell]]]:
     suffix = Path(filename).suffix.lower()
     if suffix not in (".csv", ".xlsx"):
         raise UnitImportError([ImportProblem(None, None, NOT_A_TABLE, {"name": Path(filename).name})])
+    if len(data) > MAX_UPLOAD:
+        raise UnitImportError([ImportProblem(None, None, TOO_LARGE, {"size": MAX_UPLOAD // 1024})])
     try:
         if suffix == ".csv":
-            return _rows_from_csv(data)
-        with tempfile.NamedTemporaryFile(suffix=".xlsx") as fh:
-            fh.write(data)
-            fh.flush()
-            return _rows_from_xlsx(Path(fh.name))
+            return _rows_from_csv(data, max_rows=MAX_ROWS)
+        return _rows_from_xlsx(data, max_rows=MAX_ROWS, max_unpacked=MAX_UNPACKED)
+    except TooManyRows as exc:
+        raise UnitImportError([ImportProblem(None, None, TOO_MANY_ROWS, {"count": thousands(exc.limit)})]) from None
+    except UnsafeWorkbook as exc:
+        raise UnitImportError([ImportProblem(None, None, exc.message, exc.params)]) from None
     except FrameImportError as exc:
         detail = "; ".join(e.message for e in exc.errors)
         raise UnitImportError([ImportProblem(None, None, READ_FAILED, {"detail": detail})]) from None
@@ -168,7 +191,7 @@ def _raw_rows(data: bytes, filename: str) -> list[tuple[int, list[Cell]]]:
 def read_table(data: bytes, filename: str, *, kind: str) -> list[_Row]:
     """The data rows of an upload, as cells by column key. Raises :class:`UnitImportError` if unreadable."""
     layout = LAYOUTS[kind]
-    filled = [(n, values) for n, values in _raw_rows(data, filename) if not all(_blank(v) for v in values)]
+    filled = _raw_rows(data, filename)  # the non-blank rows
     if not filled:
         raise UnitImportError([ImportProblem(1, None, EMPTY_FILE)])
     header_row, header = filled[0]

@@ -12,10 +12,10 @@ from litestar.response import Redirect, Template
 from sqlalchemy.orm import Session
 
 from survey.auth.guards import principal_of, role_required, staff_required
+from survey.auth.pages import staff_page
 from survey.auth.services import Principal
 from survey.db.models import Role, pk
 from survey.i18n import N_
-from survey.officer.controllers import staff_page
 from survey.officer.forms import FormError
 from survey.officer.units import services as units
 from survey.officer.waves import forms, services
