@@ -60,12 +60,12 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from seed_data import QUESTIONNAIRE_DIR, province
-from survey import codes
-from survey.catalog import issue_receipt_codes
+from survey.db.audited import issue_receipt_codes
 from survey.db.engine import make_engine, migrate
 from survey.db.models import ProcedureField, ReceiptCode, Response, Unit, Wave
-from survey.demo import load_demo
-from survey.questionnaire import load_file
+from survey.demo.load import load_demo
+from survey.questionnaires.spec import load_file
+from survey.receipts import codes
 from survey.settings import PROJECT_ROOT, Settings
 from tests.factories import full_answers
 

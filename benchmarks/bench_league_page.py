@@ -30,11 +30,11 @@ from sqlmodel import col
 
 from seed_data import QUESTIONNAIRE_DIR
 from survey.auth.services import create_user
-from survey.catalog import publish_questionnaire
+from survey.db.audited import publish_questionnaire
 from survey.db.engine import make_engine, migrate
 from survey.db.models import Response, Unit, UnitLevel, Wave, pk
 from survey.leader.board import board_of
-from survey.questionnaire import load_file
+from survey.questionnaires.spec import load_file
 from tests.conftest import STAFF_PASSWORD, make_settings, sign_in, staff_client
 
 WAVE = "bench"

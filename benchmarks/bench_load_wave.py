@@ -4,7 +4,7 @@
 
 Builds a throwaway database with the real schema (migrations), fills one wave with N synthetic
 responses of the SIPAS-style questionnaire (37 answer bytes each) by bulk insert, then times
-``survey.results.load_wave`` (best of 3). Prints the figures; nothing is asserted.
+``survey.results.arrays.load_wave`` (best of 3). Prints the figures; nothing is asserted.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from sqlalchemy import Engine, create_engine, insert, text
 from sqlalchemy.orm import Session
 
 from seed_data import QUESTIONNAIRE_DIR
-from survey.catalog import publish_questionnaire
+from survey.db.audited import publish_questionnaire
 from survey.db.engine import make_engine, migrate
 from survey.db.models import Response, Unit, UnitLevel, Wave, pk
-from survey.questionnaire import load_file
-from survey.results import load_wave
+from survey.questionnaires.spec import load_file
+from survey.results.arrays import load_wave
 
 
 def fill(engine: Engine, n: int, units: int = 1000, batch: int = 50_000) -> tuple[int, int]:

@@ -138,7 +138,7 @@ def main() -> None:
 
     if args.demo_db:
         from survey.db.engine import make_engine
-        from survey.scores import WaveScores, _cache, wave_scores
+        from survey.results.scores import WaveScores, _cache, wave_scores
 
         engine = make_engine(f"sqlite:///{args.demo_db}")
 

@@ -147,7 +147,7 @@ def scorecard(
     Parameters
     ----------
     design : the wave's design (weights, strata = fields within units, fpc).
-    answers : (n, width) uint8 answer matrix (``survey.results.WaveArrays.answers``).
+    answers : (n, width) uint8 answer matrix (``survey.results.arrays.WaveArrays.answers``).
     layout : where the criteria are and how they form elements.
     domain, n_domains : domain code per row (-1 = none), e.g. the unit, or the district of the unit.
     aggregation : "mean_of_elements" (default), "mean_of_items" or "pooled".

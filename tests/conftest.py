@@ -24,7 +24,7 @@ from survey.app import create_app
 from survey.auth.services import create_user
 from survey.db.engine import make_engine, migrate
 from survey.db.models import Unit, UnitLevel, pk
-from survey.demo import DemoSummary, load_demo
+from survey.demo.load import DemoSummary, load_demo
 from survey.limits import Counters, MemoryCounters
 from survey.settings import Settings, get_settings
 from tests.factories import World, build_world

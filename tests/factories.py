@@ -11,10 +11,10 @@ from sqlalchemy import Engine, insert
 from sqlalchemy.orm import Session
 
 from seed_data import QUESTIONNAIRE_DIR
-from survey import codes
-from survey.catalog import publish_questionnaire
+from survey.db.audited import publish_questionnaire
 from survey.db.models import ProcedureField, ReceiptCode, ServicePoint, Unit, UnitLevel, Wave, WaveUnit, pk
-from survey.questionnaire import Spec, load_file
+from survey.questionnaires.spec import Spec, load_file
+from survey.receipts import codes
 
 
 @dataclass

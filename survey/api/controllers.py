@@ -10,7 +10,6 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import JSONBody
 from sqlalchemy.orm import Session
 
-from survey import codes
 from survey.api import issuing
 from survey.api.keys import Caller, authenticate
 from survey.api.schemas import (
@@ -21,7 +20,8 @@ from survey.api.schemas import (
     TransactionRequest,
     problem_responses,
 )
-from survey.qr import qr_png, qr_svg
+from survey.receipts import codes
+from survey.receipts.qr import qr_png, qr_svg
 from survey.settings import Settings
 
 

@@ -18,9 +18,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from survey import codes
 from survey.api.keys import Caller
-from survey.catalog import issue_receipt_codes
+from survey.db.audited import issue_receipt_codes
 from survey.db.models import (
     Channel,
     IssuedTransaction,
@@ -34,6 +33,7 @@ from survey.db.models import (
     pk,
 )
 from survey.errors import ConflictError, ForbiddenError, NotFoundError
+from survey.receipts import codes
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from survey.catalog import audit
+from survey.db.audited import audit
 from survey.db.models import ApiKey, Unit, pk
 from survey.errors import ConflictError, ForbiddenError, NotFoundError, UnauthorizedError
 

@@ -20,10 +20,10 @@ from survey.api.controllers import provide_caller
 from survey.api.keys import Caller
 from survey.api.schemas import problem_responses
 from survey.errors import ForbiddenError
-from survey.exports import scorecard_table
 from survey.leader import services as sv
 from survey.leader.board import board_of
-from survey.scores import TIER_NAMES, league_rows
+from survey.results.exports import scorecard_table
+from survey.results.scores import TIER_NAMES, league_rows
 
 
 class WaveOut(BaseModel):

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from survey.auth.passwords import check_policy, hash_password, verify_password
-from survey.catalog import audit
+from survey.db.audited import audit
 from survey.db.models import Role, Unit, User, pk
 from survey.errors import ConflictError, NotFoundError, SipasError
 from survey.i18n import N_

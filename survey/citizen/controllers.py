@@ -12,7 +12,6 @@ from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 from litestar.template import TemplateEngineProtocol
 
-from survey import codes
 from survey.citizen import services
 from survey.citizen.forms import ParsedAnswers
 from survey.citizen.pages import TEMPLATE, SurveyPages, gzip_whole, survey_context
@@ -21,6 +20,7 @@ from survey.citizen.submission import Refused, check_submission, store_submissio
 from survey.db.bounded import BoundedDb
 from survey.integrity import citizen as integrity
 from survey.limits import Counters
+from survey.receipts import codes
 from survey.settings import Settings
 from survey.web import (
     PRECOMPRESSED,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from survey.i18n import N_
-from survey.questionnaire import NOT_ANSWERED, NOT_APPLICABLE, Item, Spec
+from survey.questionnaires.spec import NOT_ANSWERED, NOT_APPLICABLE, Item, Spec
 
 NA_VALUE = "na"
 HONEYPOT_FIELD = "contact_note"  # hidden from people; see templates/citizen/survey.html

@@ -27,7 +27,7 @@ from markupsafe import Markup, escape
 
 from survey.citizen.forms import FieldError, ParsedAnswers, field_name
 from survey.i18n import Locale
-from survey.questionnaire import Spec
+from survey.questionnaires.spec import Spec
 from survey.web import page_context, security_headers
 
 TEMPLATE = "citizen/survey.html"

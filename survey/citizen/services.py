@@ -4,14 +4,12 @@ transaction. Each function takes a SQLAlchemy connection; the handlers run them 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, and_, insert, select, update
 
-from survey import codes
 from survey.db.models import (
     Channel,
     ProcedureField,
@@ -26,7 +24,8 @@ from survey.db.models import (
 )
 from survey.errors import GoneError, NotFoundError
 from survey.i18n import N_
-from survey.questionnaire import Spec, from_definition
+from survey.questionnaires.spec import Spec, cached_spec
+from survey.receipts import codes
 
 
 class CodeAlreadyUsed(GoneError):
@@ -87,29 +86,9 @@ class SurveyTarget:
         return " · ".join(p.name(locale) for p in (self.unit, self.field, self.point) if p is not None)
 
 
-_SPECS: dict[tuple[int, str], Spec] = {}
 _rc, _w, _v = ReceiptCode.__table__.c, Wave.__table__.c, QuestionnaireVersion.__table__.c  # type: ignore[attr-defined]
 _u, _f, _p = Unit.__table__.c, ProcedureField.__table__.c, ServicePoint.__table__.c  # type: ignore[attr-defined]
 _wu, _r = WaveUnit.__table__.c, Response.__table__.c  # type: ignore[attr-defined]
-
-
-def _cached_spec(version_id: int, content_hash: str, definition: Callable[[], dict[str, Any]]) -> Spec:
-    """The validated spec of a stored version, cached by id and content hash: a published version never
-    changes, and a draft's edits change its hash (so no serialising the definition to key the cache)."""
-    key = (version_id, content_hash)
-    spec = _SPECS.get(key)
-    if spec is None:
-        spec = from_definition(definition())
-        if len(_SPECS) >= 256:
-            _SPECS.clear()
-        _SPECS[key] = spec
-    return spec
-
-
-def spec_of(version: QuestionnaireVersion) -> Spec:
-    """The validated spec of a version row."""
-    assert version.id is not None
-    return _cached_spec(version.id, version.content_hash, lambda: version.definition)
 
 
 def _stored_spec(conn: Connection, version_id: int, content_hash: str) -> Spec:
@@ -121,7 +100,7 @@ def _stored_spec(conn: Connection, version_id: int, content_hash: str) -> Spec:
             raise NotFoundError(N_("We could not find this page."))
         return dict(found)
 
-    return _cached_spec(version_id, content_hash, definition)
+    return cached_spec(version_id, content_hash, definition)
 
 
 def _wave_is_open(status: str, starts_on: date, ends_on: date, today: date) -> bool:

@@ -9,13 +9,13 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from survey import codes
 from survey.citizen import services
 from survey.citizen.forms import HONEYPOT_FIELD, FieldError, ParsedAnswers, parse_answers
 from survey.citizen.services import AlreadyReceived, SurveyTarget
 from survey.db.bounded import BoundedDb
 from survey.i18n import N_
 from survey.integrity import citizen as integrity
+from survey.receipts import codes
 from survey.settings import Settings
 
 

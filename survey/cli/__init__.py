@@ -17,7 +17,7 @@ from survey.cli.results import score
 from survey.cli.serve import serve
 from survey.cli.users import user
 
-# Every command and group of the modules beside this one; tests/survey/test_cli.py fails on one left out.
+# Every command and group of the modules beside this one; tests/survey/cli/test_cli.py fails on one left out.
 COMMANDS: tuple[click.Command, ...] = (
     apikey,
     db,

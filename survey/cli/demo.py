@@ -19,7 +19,7 @@ from survey.cli.common import load_settings
 def demo(reset: bool, seed: int, responses: int, then_serve: bool, port: int) -> None:
     """Create and migrate the embedded database, load the demo province, print the addresses, serve."""
     from survey.db.engine import make_engine, migrate
-    from survey.demo import is_loaded, load_demo
+    from survey.demo.load import is_loaded, load_demo
 
     settings = load_settings()
     url = make_url(settings.database_url)

@@ -25,7 +25,7 @@ def quota(wave_code: str, by: str, unit_code: str | None, fmt: str, watch: float
     from sqlmodel import col
 
     from survey.db.models import Unit
-    from survey.fieldwork import wave_progress
+    from survey.fieldwork.progress import wave_progress
 
     settings = load_settings()
     engine = open_engine(settings)
@@ -58,7 +58,7 @@ def _rate(value: float | None) -> str:
 
 
 def _print_progress(progress: object, by: str, fmt: str) -> None:
-    from survey.fieldwork import WaveProgress
+    from survey.fieldwork.progress import WaveProgress
 
     assert isinstance(progress, WaveProgress)
     if fmt == "csv":
@@ -160,7 +160,7 @@ def _print_progress(progress: object, by: str, fmt: str) -> None:
 @click.option("--seed", default=None, type=int, help="for a repeatable run")
 def simulate(wave_code: str, transactions: int, response_rate: float, seed: int | None) -> None:
     """Demo fieldwork: transactions are asked about through the issuing service and some citizens answer."""
-    from survey.simulate import simulate_arrivals
+    from survey.fieldwork.simulate import simulate_arrivals
 
     settings = load_settings()
     engine = open_engine(settings)

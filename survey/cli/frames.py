@@ -18,7 +18,7 @@ def frame() -> None:
 
 
 def _month_option(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Any:
-    from survey.frames import parse_month
+    from survey.fieldwork.frames import parse_month
 
     if value is None:
         return None
@@ -39,7 +39,7 @@ def frame_import(file: Path, period_from: Any, period_to: Any) -> None:
     Kỳ or Tháng / period (2026-03 or 03/2026), Số hồ sơ / transactions. A count already stored for
     the same unit, field and month is replaced.
     """
-    from survey.frames import FrameImportError, import_frame, read_frame_file
+    from survey.fieldwork.frames import FrameImportError, import_frame, read_frame_file
 
     settings = load_settings()
     try:

@@ -46,7 +46,7 @@ def plan(
     from datetime import date
 
     from survey.errors import SipasError
-    from survey.plans import plan_wave, save_plan
+    from survey.fieldwork.plans import plan_wave, save_plan
 
     def month(text: str | None, last: bool) -> date | None:
         if text is None:

@@ -25,7 +25,7 @@ def qr() -> None:
 def qr_counter(service_point_code: str, fmt: str, output: Path) -> None:
     """The QR code of one counter's poster."""
     from survey.db.models import ServicePoint
-    from survey.qr import write_qr
+    from survey.receipts.qr import write_qr
 
     settings = load_settings()
     engine = open_engine(settings)
@@ -48,11 +48,11 @@ def qr_counter(service_point_code: str, fmt: str, output: Path) -> None:
 @click.option("-o", "--output-dir", type=click.Path(path_type=Path), required=True)
 def qr_receipts(wave_code: str, unit_code: str, field_code: str | None, count: int, fmt: str, output_dir: Path) -> None:
     """Issue COUNT one-time receipt codes and write one QR image each, plus codes.csv for the one-stop system."""
-    from survey.catalog import issue_receipt_codes
-    from survey.codes import pretty
+    from survey.db.audited import issue_receipt_codes
     from survey.db.models import ProcedureField, Unit
     from survey.errors import SipasError
-    from survey.qr import write_qr
+    from survey.receipts.codes import pretty
+    from survey.receipts.qr import write_qr
 
     settings = load_settings()
     engine = open_engine(settings)

@@ -18,7 +18,7 @@ def questionnaire() -> None:
 def questionnaire_check(files: tuple[Path, ...]) -> None:
     """Validate questionnaire files; print each problem with its file and item."""
     from survey.errors import QuestionnaireError
-    from survey.questionnaire import load_file
+    from survey.questionnaires.spec import load_file
 
     failed = False
     for path in files:

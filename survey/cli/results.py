@@ -46,7 +46,7 @@ def score(
     import numpy as np
 
     from survey.errors import SipasError
-    from survey.scores import TIER_NAMES, compare_waves, league_rows, wave_scores
+    from survey.results.scores import TIER_NAMES, compare_waves, league_rows, wave_scores
 
     settings = load_settings()
     engine = open_engine(settings)

@@ -1,7 +1,7 @@
 """The tables (the nouns of ARCHITECTURE.md).
 
 Answers are stored one row per response, as a compact byte vector whose columns are fixed by the
-questionnaire version (see ``survey.questionnaire.Layout``), so a wave loads into numpy in one pass.
+questionnaire version (see ``survey.questionnaires.spec.Layout``), so a wave loads into numpy in one pass.
 A response never stores a receipt code, an IP address or a dossier number.
 """
 

@@ -20,7 +20,7 @@ from survey.errors import SipasError
 from survey.i18n import N_
 from survey.integrity.flags import Flag
 from survey.limits import Counters, clients
-from survey.questionnaire import Spec
+from survey.questionnaires.spec import Spec
 from survey.settings import Settings
 
 RATE_PREFIX = "public-rate"

@@ -20,14 +20,14 @@ from sqlmodel import col
 
 from survey.auth.guards import ensure_in_scope
 from survey.auth.services import Principal
-from survey.catalog import audit
-from survey.citizen.services import spec_of
+from survey.db.audited import audit
 from survey.db.models import Channel, QuestionnaireVersion, Response, ServicePoint, Unit, UnitLevel, Wave, WaveUnit
 from survey.errors import ConflictError, NotFoundError
 from survey.i18n import N_
 from survey.integrity import detect
 from survey.integrity.flags import DECISIONS, FROM_SCAN, REASONS, SUSPICIOUS, Flag, reasons
-from survey.scores import index_layout, mark_responses_changed, wave_scores
+from survey.questionnaires.spec import spec_of
+from survey.results.scores import index_layout, mark_responses_changed, wave_scores
 from survey.settings import Settings
 
 _CHUNK = 500

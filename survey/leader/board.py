@@ -3,7 +3,7 @@
 A page asks the board for a result by key (a wave's scores with their options, a wave's fieldwork
 progress...). The first request computes it; every later one gets the stored result without touching
 the responses. A background thread (started with the app, see `start_refresher`) checks each stored
-result's wave every few seconds with one indexed query (`survey.scores.wave_freshness`) and recomputes
+result's wave every few seconds with one indexed query (`survey.results.scores.wave_freshness`) and recomputes
 the results whose wave has new or changed responses, then swaps them in: recomputation never happens
 on the request path, and a page shows the previous result (with its "computed at" time) meanwhile.
 Results not asked for within ``keep_for`` seconds are dropped, so the refresher only works for pages
@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 
-from survey.scores import wave_freshness
+from survey.results.scores import wave_freshness
 
 log = logging.getLogger("sipas.leader")
 T = TypeVar("T")

@@ -24,12 +24,20 @@ from survey.auth.guards import principal_of, role_required, staff_required
 from survey.auth.pages import staff_page
 from survey.auth.services import Principal
 from survey.db.models import Role
-from survey.exports import Microdata, Table, league_table, scorecard_table, table_csv, table_xlsx, wave_microdata
 from survey.i18n import gettext_for
 from survey.leader import services as sv
 from survey.leader import views
 from survey.leader.board import Board, board_of
 from survey.leader.labels import HOW_TO_READ, RELIABILITY, TIER_PROVINCE, TIER_SHORT, TIER_TARGET, number
+from survey.results.exports import (
+    Microdata,
+    Table,
+    league_table,
+    scorecard_table,
+    table_csv,
+    table_xlsx,
+    wave_microdata,
+)
 from survey.settings import Settings
 from survey.web import request_locale
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from babel.numbers import format_decimal
 
 from survey.i18n import N_
-from survey.scores import UnitRow, WaveScores
+from survey.results.scores import UnitRow, WaveScores
 
 Gettext = Callable[..., str]
 

@@ -18,15 +18,14 @@ from sqlmodel import col
 
 from sampling.quota import QuotaStatus
 from scoring.change import Change
-from survey.citizen.services import spec_of
 from survey.db.models import ProcedureField, QuestionnaireVersion, Response, Unit, UnitLevel, Wave, WaveStatus
 from survey.errors import ForbiddenError, NotFoundError
-from survey.fieldwork import UnitProgress, wave_progress
+from survey.fieldwork.progress import UnitProgress, wave_progress
 from survey.i18n import N_
 from survey.integrity.flags import HEADLINE
 from survey.leader.board import Board
-from survey.questionnaire import Spec
-from survey.scores import CHANNEL_FILTERS, WaveScores, compare_waves, index_layout, wave_scores
+from survey.questionnaires.spec import Spec, spec_of
+from survey.results.scores import CHANNEL_FILTERS, WaveScores, compare_waves, index_layout, wave_scores
 
 # The demo province's plan targets (Tây Ninh: at least 90% by 2025, 95% by 2030; METHOD.md). A wave's own
 # target (``Wave.target``) drives the tiers; these milestones are shown beside the headline.
@@ -411,6 +410,6 @@ QUOTA_LABELS: dict[int, str] = {
 
 def unit_codes_within(db: Session, unit_path: str) -> set[str]:
     """The codes of every unit in the subtree at ``unit_path`` (as the microdata writes them)."""
-    from survey.exports import defuse
+    from survey.results.exports import defuse
 
     return {defuse(str(c)) for c in db.scalars(select(col(Unit.code)).where(col(Unit.path).startswith(unit_path)))}

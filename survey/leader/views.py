@@ -16,14 +16,14 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from survey.errors import NotFoundError
-from survey.exports import Table, scorecard_table
-from survey.fieldwork import UnitProgress
+from survey.fieldwork.progress import UnitProgress
 from survey.i18n import N_
 from survey.leader import services as sv
 from survey.leader.board import Board
 from survey.leader.charts import TrendPoint, caterpillar_svg, funnel_svg, trend_svg
 from survey.leader.charts.geometry import percent_domain
-from survey.scores import LeagueRow, UnitRow, WaveScores, league_rows
+from survey.results.exports import Table, scorecard_table
+from survey.results.scores import LeagueRow, UnitRow, WaveScores, league_rows
 
 BAR_WIDTH = 160.0
 

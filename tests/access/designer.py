@@ -11,12 +11,12 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from seed_data import QUESTIONNAIRE_DIR
-from survey import codes
-from survey.catalog import publish_questionnaire
+from survey.db.audited import publish_questionnaire
 from survey.db.models import QuestionnaireVersion, ReceiptCode, ServicePoint, Wave, WaveUnit, pk
 from survey.officer.designer import forms
 from survey.officer.designer.services import draft_hash
-from survey.questionnaire import load_file
+from survey.questionnaires.spec import load_file
+from survey.receipts import codes
 from tests.access import LOGIN, Call, Route, get, unit_for
 from tests.conftest import StaffWorld
 

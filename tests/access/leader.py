@@ -15,9 +15,9 @@ from sqlalchemy import Engine, insert
 from sqlalchemy.orm import Session
 
 from seed_data import QUESTIONNAIRE_DIR
-from survey.catalog import publish_questionnaire
+from survey.db.audited import publish_questionnaire
 from survey.db.models import Channel, Response, Wave, WaveStatus, pk
-from survey.questionnaire import load_file
+from survey.questionnaires.spec import load_file
 from tests.access import LOGIN, Call, Route, unit_for
 from tests.conftest import StaffWorld
 

@@ -15,9 +15,8 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from seed_data import QUESTIONNAIRE_DIR
-from survey import codes
 from survey.api.keys import create_api_key
-from survey.catalog import publish_questionnaire
+from survey.db.audited import publish_questionnaire
 from survey.db.models import (
     ApiKey,
     FrameCount,
@@ -29,7 +28,8 @@ from survey.db.models import (
     WaveUnit,
     pk,
 )
-from survey.questionnaire import load_file
+from survey.questionnaires.spec import load_file
+from survey.receipts import codes
 from tests.access import LOGIN, Call, Route, get, unit_for
 from tests.conftest import StaffWorld
 

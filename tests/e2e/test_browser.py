@@ -27,7 +27,7 @@ from sqlmodel import col
 
 from survey.db.engine import make_engine, migrate
 from survey.db.models import Channel, Response
-from survey.questionnaire import NOT_APPLICABLE
+from survey.questionnaires.spec import NOT_APPLICABLE
 from tests.conftest import CHROMIUM_FLAGS, unavailable
 from tests.factories import World, build_world, new_code
 

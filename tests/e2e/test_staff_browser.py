@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from survey.db.models import QuestionnaireVersion
-from survey.questionnaire import from_definition
+from survey.questionnaires.spec import from_definition
 from tests.conftest import STAFF_PASSWORD, make_account
 from tests.e2e.test_browser import ARTIFACTS, LiveServer, browser, live_server  # noqa: F401 - fixtures
 from tests.factories import build_world

@@ -24,7 +24,7 @@ from survey.leader.charts import caterpillar, funnel, svg, trend
 from survey.leader.charts.caterpillar import Unranked
 from survey.leader.charts.funnel import SizeBasis, effective_sizes
 from survey.leader.charts.trend import TrendPoint
-from survey.scores import WaveScores
+from survey.results.scores import WaveScores
 
 __all__ = ["SizeBasis", "TrendPoint", "Unranked", "caterpillar_svg", "effective_sizes", "funnel_svg", "trend_svg"]
 

@@ -27,7 +27,7 @@ from survey.leader.labels import (
     translated,
     unit_name,
 )
-from survey.scores import WaveScores
+from survey.results.scores import WaveScores
 
 Unranked = Literal["apart", "omit"]
 LEFT, RIGHT, LEGEND_TOP = 16.0, 20.0, 52.0

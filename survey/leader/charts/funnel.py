@@ -16,7 +16,7 @@ from survey.i18n import N_, gettext_for
 from survey.leader.charts import geometry as g
 from survey.leader.charts.geometry import Header, LegendEntry, MarkShapes, Point, Rect, Scale, Text, Tick
 from survey.leader.labels import Gettext, level_label, measure_label, number, percent, unit_name
-from survey.scores import WaveScores
+from survey.results.scores import WaveScores
 
 LEVELS = (0.95, 0.998)
 SizeBasis = Literal["design", "respondents"]

@@ -2,7 +2,7 @@
 
 A draft is stored as the questionnaire's raw definition (the YAML's shape: ``title``, ``scales``,
 ``sections`` with ``items``), even while it does not validate yet, so a person can save half-done work.
-``problems`` checks it with the same rules as a questionnaire file (``survey.questionnaire.Spec``), plus
+``problems`` checks it with the same rules as a questionnaire file (``survey.questionnaires.spec.Spec``), plus
 the designer's own, and names the section and the item of each problem.
 
 Field names: ``title_vi``, ``s{n}_title_vi``, ``s{n}_i{m}_text_vi``... (n, m from 0). The edit form has one
@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from survey.i18n import N_
 from survey.officer.forms import FormError
-from survey.questionnaire import MAX_OPTIONS, ItemType, Role, Spec
+from survey.questionnaires.spec import MAX_OPTIONS, ItemType, Role, Spec
 
 ITEM_TYPES: tuple[str, ...] = get_args(ItemType)
 ROLES: tuple[str, ...] = get_args(Role)
@@ -371,7 +371,7 @@ def _option_problems(options: list[dict[str, Any]], name: str, w: Where) -> list
 
 
 def _spec_problems(definition: dict[str, Any]) -> list[Problem]:
-    """What the questionnaire rules still find (messages in English, from ``survey.questionnaire``)."""
+    """What the questionnaire rules still find (messages in English, from ``survey.questionnaires.spec``)."""
     try:
         Spec.model_validate({k: v for k, v in definition.items() if k != "layout"})
     except ValidationError as exc:

@@ -27,14 +27,14 @@ from sqlmodel import col
 
 from seed_data import QUESTIONNAIRE_DIR
 from survey.auth.services import Principal
-from survey.catalog import audit
+from survey.db.audited import audit
 from survey.db.models import Questionnaire, QuestionnaireVersion, Response, Role, VersionStatus, Wave, pk
 from survey.errors import ConflictError, ForbiddenError, NotFoundError, QuestionnaireError, SipasError
 from survey.i18n import N_
 from survey.officer.designer import forms
 from survey.officer.designer.diff import Change, diff
 from survey.officer.designer.forms import Problem
-from survey.questionnaire import Spec, load_file, parse
+from survey.questionnaires.spec import Spec, load_file, parse
 
 ENTITY = "questionnaire_version"
 EDITORS = (Role.admin, Role.officer)

@@ -1,7 +1,7 @@
 """Counter posters and receipt-code batches: every query, scope check and write. No HTTP here.
 
 Posters carry the counter's URL (``{public_url}/c/{counter_token}``) as an inline SVG QR code. Receipt codes
-are issued with ``survey.catalog.issue_receipt_codes``: only their hashes are stored, so the batch returned
+are issued with ``survey.db.audited.issue_receipt_codes``: only their hashes are stored, so the batch returned
 here is the one copy; nothing else (no file, no session) keeps it.
 """
 
@@ -18,10 +18,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from survey import codes
 from survey.auth.guards import ensure_in_scope
 from survey.auth.services import Principal
-from survey.catalog import issue_receipt_codes
+from survey.db.audited import issue_receipt_codes
 from survey.db.models import (
     AuditLog,
     Channel,
@@ -38,7 +37,8 @@ from survey.errors import ForbiddenError, NotFoundError, SipasError
 from survey.i18n import N_
 from survey.officer.forms import FormError
 from survey.officer.services import UnitChoice, unit_choices
-from survey.qr import qr_svg
+from survey.receipts import codes
+from survey.receipts.qr import qr_svg
 
 MAX_BATCH = 1000
 # Printed in both languages whatever the page's language: read them with gettext_for("vi") and ("en").
@@ -53,7 +53,8 @@ _SIZE = re.compile(rb'\s(width|height)="[^"]*"')
 
 
 def inline_svg(data: str, *, label: str) -> Markup:
-    """``survey.qr.qr_svg`` ready to sit in a page: no XML prolog, no fixed size or duplicate id, a text alternative."""
+    """``survey.receipts.qr.qr_svg`` ready to sit in a page: no XML prolog, no fixed size or duplicate id,
+    a text alternative."""
     svg = _SVG_HEAD.sub(b"", qr_svg(data))
     svg = _SIZE.sub(b"", svg, count=2).replace(b' id="qr-path"', b"")
     escaped = label.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")

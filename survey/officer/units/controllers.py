@@ -13,7 +13,6 @@ from litestar.params import Body, FromPath
 from litestar.response import Redirect, Template
 from sqlalchemy.orm import Session
 
-from survey import qr
 from survey.auth.guards import principal_of, role_required, staff_required
 from survey.auth.pages import staff_page
 from survey.auth.services import Principal
@@ -21,6 +20,7 @@ from survey.db.models import Role, pk
 from survey.i18n import N_
 from survey.officer.forms import FormError
 from survey.officer.units import forms, imports, services
+from survey.receipts import qr
 from survey.settings import Settings
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]

@@ -1,6 +1,6 @@
 """Import of units or service points from a CSV or XLSX file: checked whole, written all or nothing.
 
-Reading follows :mod:`survey.frames` (and reuses its readers): UTF-8 with or without BOM, UTF-16 from
+Reading follows :mod:`survey.fieldwork.frames` (and reuses its readers): UTF-8 with or without BOM, UTF-16 from
 Excel's "Unicode text", ``,`` ``;`` or tab; or the first sheet of an .xlsx workbook. Row 1 (the first
 non-blank row) names the columns, in Vietnamese or English, matched without regard to case or diacritics.
 
@@ -19,7 +19,7 @@ kind          ``Loại``, ``Loại hình``, ``kind`` (optional)
 Service points: unit code (``Mã đơn vị``, ``unit``), code (``Mã quầy``, ``code``), ``name_vi``, ``name_en``.
 
 A file is refused before it is parsed when it is larger than :data:`MAX_UPLOAD`, or is an .xlsx workbook
-that would unpack to more than :data:`MAX_UNPACKED` (see :func:`survey.frames.check_workbook`); reading
+that would unpack to more than :data:`MAX_UNPACKED` (see :func:`survey.fieldwork.frames.check_workbook`); reading
 stops past :data:`MAX_ROWS` data rows.
 
 Every problem is reported with its row (header = 1) and the file's own heading for the column; message
@@ -38,12 +38,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from survey import codes
 from survey.auth.services import Principal
-from survey.catalog import audit
+from survey.db.audited import audit
 from survey.db.models import ServicePoint, Unit, UnitLevel, pk
 from survey.errors import SipasError
-from survey.frames import (
+from survey.fieldwork.frames import (
     MB,
     Cell,
     FrameImportError,
@@ -57,6 +56,7 @@ from survey.frames import (
 )
 from survey.i18n import N_
 from survey.officer.units.services import FIELD_CODE_MAX, NAME_MAX, POINT_CODE_MAX, code_ok, ensure_changer
+from survey.receipts import codes
 
 UNITS, POINTS = "units", "points"
 KINDS = (UNITS, POINTS)
@@ -72,7 +72,7 @@ CODE, NAME_VI, NAME_EN, LEVEL, PARENT, KIND, UNIT = "code", "name_vi", "name_en"
 class Column:
     key: str
     label: str  # how a missing column is named (the Vietnamese heading)
-    aliases: tuple[str, ...]  # accepted headings, folded (see survey.frames._fold)
+    aliases: tuple[str, ...]  # accepted headings, folded (see survey.fieldwork.frames._fold)
     required: bool = True
 
 

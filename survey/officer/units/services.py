@@ -20,14 +20,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from survey import codes
 from survey.auth.guards import ensure_in_scope
 from survey.auth.services import Principal
-from survey.catalog import audit, audit_change
+from survey.db.audited import audit, audit_change
 from survey.db.models import ProcedureField, Role, ServicePoint, Unit, UnitLevel, pk
 from survey.errors import ForbiddenError, NotFoundError
 from survey.i18n import N_
 from survey.officer.forms import FormError
+from survey.receipts import codes
 
 CHANGERS = (Role.admin, Role.officer)
 NO_CHANGE = N_("Your role does not allow changes here.")

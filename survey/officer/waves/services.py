@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from survey.auth.services import Principal
-from survey.catalog import audit
+from survey.db.audited import audit
 from survey.db.models import (
     AuditLog,
     Questionnaire,
@@ -42,12 +42,12 @@ from survey.db.models import (
     pk,
 )
 from survey.errors import ConflictError, ForbiddenError, NotFoundError
-from survey.fieldwork import WaveProgress, wave_progress
+from survey.fieldwork.plans import WavePlan, plan_wave, save_plan
+from survey.fieldwork.progress import WaveProgress, wave_progress
 from survey.i18n import N_
 from survey.officer.forms import FormError
 from survey.officer.units.services import code_ok
 from survey.officer.waves.forms import PlanForm, WaveForm
-from survey.plans import WavePlan, plan_wave, save_plan
 
 CHANNELS = ("receipt", "counter")
 WAVE_STATUS_LABELS = {
