@@ -25,6 +25,9 @@ def serve(host: str, port: int, workers: int) -> None:
         host=host,
         port=port,
         workers=workers,
+        # the client's address and scheme from X-Forwarded-* only behind the proxies the settings trust, the same
+        # rule the rate limit applies (survey.limits.clients); no access log: it would keep every citizen's address
         proxy_headers=True,
+        forwarded_allow_ips=list(settings.trusted_proxies),
         access_log=False,
     )
