@@ -280,7 +280,7 @@ def test_a_thousand_units_stay_light(departments: WaveScores) -> None:
 def test_leader_catalogue_translates_every_label() -> None:
     """Every message of the charts and exports is in leader.po, in Vietnamese, with the same placeholders."""
     root = Path(__file__).resolve().parents[3]
-    sources = [root / "survey" / "exports.py", *sorted((root / "survey" / "leader").rglob("*.py"))]
+    sources = [root / "survey" / "results" / "exports.py", *sorted((root / "survey" / "leader").rglob("*.py"))]
     messages = {
         str(message)
         for path in sources
