@@ -20,7 +20,8 @@ Needs Debian's ``wrk`` (``make bench-http`` installs it). For each backend:
    loopback: every request carries its own ``X-Forwarded-For`` address of 10.0.0.0/8, so no address reaches
    the limit and none is spared by it; after each run the limiter's counters are counted;
 4. throughput: wrk, closed loop (``benchmarks/wrk/walk.lua``), ``--connections`` connections;
-   latency: ``benchmarks/loadgen.py``, open loop at a constant rate (1,000 pages/s, 250 submissions/s),
+   latency: ``benchmarks/loadgen.py``, open loop at a constant rate (1,000 pages/s, 250 submissions/s: half
+   the throughput goals; ``--page-rate``, ``--submission-rate``),
    latency from each request's intended send time;
 5. the database counted afterwards: every submission answered 2xx/3xx stored exactly once, nothing else.
 
@@ -39,11 +40,9 @@ import math
 import os
 import secrets
 import shutil
-import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,7 +60,6 @@ WORK_DIR = PROJECT_ROOT / "var" / "bench"
 LUA_SCRIPT = Path(__file__).resolve().parent / "wrk" / "walk.lua"
 HOST = "127.0.0.1"
 GOAL_RATE = {"page": 2000.0, "submission": 500.0}  # requests/s, closed loop
-LATENCY_RATE = {"page": 1000.0, "submission": 250.0}  # the open-loop rate: half the goals
 GOAL_P99_MS = {"page": 50.0, "submission": 150.0}
 PROBE = "100.64.0.1"  # the address of the checks before the runs (outside 10/8, which the runs use)
 
@@ -91,7 +89,7 @@ class Run:
     rate: float  # answered requests/s
     latency_ms: dict[str, float]
     statuses: dict[int, int]
-    socket_errors: int
+    failures: dict[str, int]  # requests without an answer, by kind (timeout: none within 10 s)
     sent: int
     cpu: machine.CpuUse
     counted: int  # keys in the limiter's store after the run
@@ -108,7 +106,7 @@ class Run:
 
     @property
     def errors(self) -> int:
-        return self.socket_errors + self.answered - self.ok
+        return sum(self.failures.values()) + self.answered - self.ok
 
     def ms(self, seconds: float) -> float:
         return 1000 * seconds / max(1, self.answered)
@@ -130,36 +128,6 @@ class Backend:
     checks: list[str] = field(default_factory=list)
     ledgers: list[data.Ledger] = field(default_factory=list)
 
-    def account(self, route: Route, batch: data.PostLines, sent: Iterable[int], ok: list[int] | None) -> None:
-        """Note which lines of ``batch`` a run sent, and those it saw answered 2xx/3xx (None: wrk counts only)."""
-        mine = self.sent.setdefault(route.channel, data.Sent())
-        for i in sent:
-            mine.keys.add(batch.keys[i])
-            if (code_hash := batch.code_hashes[i]) is not None:
-                mine.code_hashes.add(code_hash)
-            if ok is None:
-                mine.counted_keys.add(batch.keys[i])
-        mine.ok_keys.update(batch.keys[i] for i in ok or ())
-
-
-# --- the limiter's store ------------------------------------------------------------------------------------
-
-
-def limiter_reset(b: Backend) -> None:
-    if b.redis_url:
-        redis.Redis.from_url(b.redis_url).flushdb()
-    elif b.counters_file:
-        with sqlite3.connect(b.counters_file, timeout=10) as conn:
-            conn.execute("DELETE FROM counter")
-
-
-def limiter_count(b: Backend) -> int:
-    if b.redis_url:
-        return int(redis.Redis.from_url(b.redis_url).dbsize())
-    assert b.counters_file is not None
-    with sqlite3.connect(b.counters_file, timeout=10) as conn:
-        return int(conn.execute("SELECT count(*) FROM counter").fetchone()[0])
-
 
 # --- runs ---------------------------------------------------------------------------------------------------
 
@@ -177,7 +145,7 @@ def lines_for(b: Backend, route: Route) -> tuple[Path, data.PostLines | None]:
 def measure(b: Backend, args: argparse.Namespace, command: list[str], prefix: str) -> tuple[Any, Any, int | None]:
     """Run ``command`` on a fresh limiter store; its result line, the CPU it cost, the sessions it opened."""
     machine.wait_quiet(args.wait_quiet)
-    limiter_reset(b)
+    data.limiter_reset(b.redis_url, b.counters_file)
     sessions = data.sessions_opened(args.postgres) if b.database else None
     before = machine.snapshot(b.server.process.pid, b.database)
     out = subprocess.run(command, capture_output=True, text=True, check=False, cwd=PROJECT_ROOT)
@@ -207,16 +175,16 @@ def wrk(b: Backend, args: argparse.Namespace, route: Route, seconds: float, reco
         rate=result["requests"] / (result["duration_us"] / 1e6),
         latency_ms={k: result[f"{k}_us"] / 1000 for k in ("p50", "p90", "p99", "max")},
         statuses={int(k): int(v) for k, v in result["statuses"].items()},
-        socket_errors=e["connect"] + e["read"] + e["write"] + e["timeout"],
+        failures={k: e[k] for k in ("connect", "read", "write", "timeout") if e[k]},
         sent=result["sent"],
         cpu=cpu,
-        counted=limiter_count(b),
+        counted=data.limiter_count(b.redis_url, b.counters_file),
         sessions=sessions,
         exhausted=bool(result["exhausted"]),
     )
     if batch is not None:  # thread k sent lines k, k + threads, ...: the first per_thread[k] of them
         sent = [i for k, n in enumerate(per_thread) for i in range(k, k + n * args.threads, args.threads)]
-        b.account(route, batch, sent, None)
+        b.sent.setdefault(route.channel, data.Sent()).note(batch, sent, None)
         b.sent[route.channel].ok_counted += run.ok
         b.sent[route.channel].unanswered += result["sent"] - result["answered"]
     if record:
@@ -226,7 +194,7 @@ def wrk(b: Backend, args: argparse.Namespace, route: Route, seconds: float, reco
 
 def loadgen(b: Backend, args: argparse.Namespace, route: Route) -> Run:
     """Open loop: a request due every 1/rate seconds whatever the answers before it; latency from that moment."""
-    rate = LATENCY_RATE[route.kind]
+    rate = args.page_rate if route.kind == "page" else args.submission_rate
     lines, batch = lines_for(b, route)
     command = [sys.executable, "-m", "benchmarks.loadgen", f"--port={b.server.port}", f"--file={lines}"]
     command += [f"--method={route.method}", f"--rate={rate:g}", f"--duration={args.duration:g}"]
@@ -240,14 +208,14 @@ def loadgen(b: Backend, args: argparse.Namespace, route: Route) -> Run:
         rate=result["achieved_rate"],
         latency_ms=result["latency_ms"],
         statuses={int(k): int(v) for k, v in result["statuses"].items()},
-        socket_errors=sum(result["errors"].values()),
+        failures=result["errors"],
         sent=result["requests"],
         cpu=cpu,
-        counted=limiter_count(b),
+        counted=data.limiter_count(b.redis_url, b.counters_file),
         sessions=sessions,
     )
     if batch is not None:
-        b.account(route, batch, range(result["requests"]), ok=result["answered_indices"])
+        b.sent.setdefault(route.channel, data.Sent()).note(batch, range(result["requests"]), result["answered_indices"])
     b.runs.append(run)
     return run
 
@@ -309,7 +277,7 @@ def prepare(name: str, args: argparse.Namespace) -> tuple[str, Settings, dict[st
         }
         # the submissions of every run, one batch each: wrk gets --post-budget a second, loadgen its rate
         wrk_n = math.ceil(args.post_budget * (args.duration + 1)) + 2 * args.connections
-        loadgen_n = math.ceil(LATENCY_RATE["submission"] * args.duration)
+        loadgen_n = math.ceil(args.submission_rate * args.duration)
         sizes = [wrk_n] * args.repeat + [loadgen_n] * args.repeat
         fresh = data.receipt_pages(engine, settings, summary.current_wave, sum(sizes))
         posts: dict[str, list[data.PostLines]] = {"receipt": [], "counter": []}
@@ -439,15 +407,18 @@ def report(b: Backend, args: argparse.Namespace) -> list[tuple[str, bool]]:
     print(f"{'path':36} {'rate':>5} {'p50':>6} {'p90':>6} {'p99':>6} {'(others)':>13} {'max':>6} {COLUMNS}")
     for route in ROUTES:
         run, others = best(b.runs, "loadgen", route)
-        lat, rate = run.latency_ms, LATENCY_RATE[route.kind]
+        lat, rate = run.latency_ms, args.page_rate if route.kind == "page" else args.submission_rate
         rest = "(" + ", ".join(f"{r.latency_ms['p99']:.1f}" for r in others) + ")" if others else ""
         print(
             f"{route.label:36} {rate:5,.0f} {lat['p50']:6.1f} {lat['p90']:6.1f} {lat['p99']:6.1f} {rest:>13} "
             f"{lat['max']:6.0f} {columns(run, args.workers)}"
         )
-        goal = GOAL_P99_MS[route.kind]
-        label = f"{b.name}: {route.label} at {rate:,.0f}/s: p99 {lat['p99']:.1f} ms (goal <= {goal:g})"
-        goals.append((label, lat["p99"] <= goal))
+        goal, goal_rate = GOAL_P99_MS[route.kind], GOAL_RATE[route.kind] / 2
+        label = f"{b.name}: {route.label} at {rate:,.0f}/s: p99 {lat['p99']:.1f} ms (goal <= {goal:g} at {goal_rate:,.0f}/s)"
+        if rate == goal_rate:
+            goals.append((label, lat["p99"] <= goal))
+        else:
+            print(f"not a goal's rate: {label}")
     for led in b.ledgers:
         low, high = led.lost
         lost = f"{low}" if low == high else f"between {low} and {high}"
@@ -470,6 +441,8 @@ def main() -> None:
     parser.add_argument(
         "--connection-life", type=float, default=4, help="a connection's average life in seconds; 0: the whole run"
     )
+    parser.add_argument("--page-rate", type=float, default=1000, help="open-loop pages/s (half the goal)")
+    parser.add_argument("--submission-rate", type=float, default=250, help="open-loop submissions/s (half the goal)")
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     parser.add_argument("--responses", type=int, default=5_000, help="demo responses loaded first")
     parser.add_argument("--post-budget", type=float, default=2500, help="receipt codes issued per second of a wrk run")
@@ -505,12 +478,18 @@ def main() -> None:
     for label, met in goals:
         print(f"{'goal met   ' if met else 'goal missed'} {label}")
     errors = sum(r.errors for b in results for r in b.runs)
+    for b in results:
+        for r in b.runs:
+            if r.errors:
+                kinds = {**r.failures, **{str(s): n for s, n in r.statuses.items() if not 200 <= s < 400}}
+                print(f"errors: {b.name} {r.tool} {r.route.label}: {kinds}")
     uncounted = [r for b in results for r in b.runs if r.counted < r.ok]
-    correct = errors == 0 and not uncounted and all(led.correct for b in results for led in b.ledgers)
-    correct = correct and not any(c.startswith("FAILED") for b in results for c in b.checks)
+    kept = all(led.correct for b in results for led in b.ledgers)
+    checked = not any(c.startswith("FAILED") for b in results for c in b.checks)
+    correct = errors == 0 and not uncounted and kept and checked
     print(f"{'met   ' if errors == 0 else 'MISSED'} zero errors ({errors} in all runs)")
     print(f"{'met   ' if not uncounted else 'MISSED'} every answered request counted by the limiter")
-    print(f"{'met   ' if all(led.correct for b in results for led in b.ledgers) else 'MISSED'} zero lost answers")
+    print(f"{'met   ' if kept else 'MISSED'} zero lost answers")
     if not correct or (args.strict and not all(met for _, met in goals)):
         sys.exit(1)
 

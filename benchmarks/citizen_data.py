@@ -1,15 +1,18 @@
-"""The database side of ``bench_http``: a fresh database with the demo province, the requests a load run
-sends (receipt codes and counter tokens, form tokens signed with the server's secret, complete answer
-sheets), and the count afterwards of what was stored against what was answered."""
+"""The data side of ``bench_http``: a fresh database with the demo province, the requests a load run sends
+(receipt codes and counter tokens, form tokens signed with the server's secret, complete answer sheets), the
+count afterwards of what was stored against what was answered, and the rate limiter's store."""
 
 from __future__ import annotations
 
 import hashlib
+import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from urllib.parse import urlencode
 
+import redis
 from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
@@ -183,6 +186,16 @@ class Sent:
     counted_keys: set[str] = field(default_factory=set)  # what the wrk runs sent
     unanswered: int = 0  # sent by wrk, not answered when it stopped
 
+    def note(self, batch: PostLines, sent: Iterable[int], ok: list[int] | None) -> None:
+        """Which lines of ``batch`` a run sent, and those it saw answered 2xx/3xx (None: wrk, which only counts)."""
+        for i in sent:
+            self.keys.add(batch.keys[i])
+            if (code_hash := batch.code_hashes[i]) is not None:
+                self.code_hashes.add(code_hash)
+            if ok is None:
+                self.counted_keys.add(batch.keys[i])
+        self.ok_keys.update(batch.keys[i] for i in ok or ())
+
 
 @dataclass
 class Ledger:
@@ -244,3 +257,21 @@ def sessions_opened(admin_url: str) -> int:
             return int(conn.execute(sql, {"name": PG_DATABASE}).scalar() or 0)
     finally:
         admin.dispose()
+
+
+def limiter_reset(redis_url: str | None, counters_file: Path | None) -> None:
+    """Empty the rate limiter's store: the Redis database, or the SQLite counters file."""
+    if redis_url:
+        redis.Redis.from_url(redis_url).flushdb()
+    elif counters_file:
+        with sqlite3.connect(counters_file, timeout=10) as conn:
+            conn.execute("DELETE FROM counter")
+
+
+def limiter_count(redis_url: str | None, counters_file: Path | None) -> int:
+    """The counters in the rate limiter's store (one per client address seen since the reset)."""
+    if redis_url:
+        return int(redis.Redis.from_url(redis_url).dbsize())
+    assert counters_file is not None
+    with sqlite3.connect(counters_file, timeout=10) as conn:
+        return int(conn.execute("SELECT count(*) FROM counter").fetchone()[0])
