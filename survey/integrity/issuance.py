@@ -18,7 +18,8 @@ response sent before that day cannot come from them. Officers above the unit rev
 (``survey.integrity.review``); the unit's own accounts cannot.
 
 Each over-issued stratum, and each unit whose receipt responses came in a ``BURST``, gets one
-``IntegrityAlert`` per wave, addressed to the unit's parent; a rescan updates its counts.
+``IntegrityAlert`` per wave, addressed to the unit's parent; a rescan that finds it again updates its
+counts, and an alert whose cause has gone (say, a frame imported later) stays, with its last counts.
 """
 
 from __future__ import annotations

@@ -313,6 +313,8 @@ def test_a_district_officer_cannot_raise_his_own_score(settings: Settings, engin
         page = staff.get("/staff/flags?lang=en")
         assert 'id="alerts"' in page.text and "More receipt codes issued than transactions" in page.text
         assert f'action="/staff/flags/{attack[0]}/clear"' in page.text
+        ids = re.findall(r'\bid="([^"]+)"', page.text)
+        assert len(ids) == len(set(ids))  # a response listed under several reasons gets one form id per listing
         cleared = staff.post(
             f"/staff/flags/{attack[0]}/clear",
             data={"_csrf_token": token, "reason": "called the citizen back"},
