@@ -322,7 +322,10 @@ def unit_page(
             change = Changed(ws.units[g], float(ch.diff[g]), float(ch.lower[g]), float(ch.upper[g]))
             significant = bool(ch.significant[g])
     points = []
-    for w in sv.trend_waves(db, wave, unit_path=unit.path):
+    trend_waves = sv.trend_waves(db, wave, unit_path=unit.path)  # waves that survey the unit or a unit below it
+    if all(w.code != wave.code for w in trend_waves):
+        trend_waves.append(wave)  # this one (the viewer's) even if it surveys neither: the point says "no responses"
+    for w in trend_waves:
         tws = ws if w.code == wave.code else sv.scores(board, wave_code=w.code, level=unit.level)
         k = sv.position_of(tws, unit.id)
         est = tws.estimate(k) if k is not None else None
