@@ -116,8 +116,11 @@ def scan_wave(
         .order_by(col(Response.id))
     ).all()
     n = len(rows)
-    if n == 0:
-        return ScanResult(wave_code, 0, 0, 0)
+    if n == 0:  # nothing to flag yet; codes issued beyond the frame still alert the level above
+        strata, none = issuance.over_issued(session, wave=wave), np.zeros(0, dtype=np.int64)
+        masks = [none.astype(bool)] * len(strata)
+        found = issuance.findings(strata, masks, none, unit=none, receipt=none.astype(bool))
+        return ScanResult(wave_code, 0, 0, 0, alerts=issuance.raise_alerts(session, wave=wave, found=found))
     ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
     unit = np.fromiter((r[1] for r in rows), dtype=np.int64, count=n)
     point = np.fromiter((r[2] if r[2] is not None else -1 for r in rows), dtype=np.int64, count=n)

@@ -47,7 +47,7 @@ from survey.receipts import codes
 from survey.results.scores import league_rows, wave_scores
 from survey.settings import Settings
 from tests.conftest import make_account, signed_in, staff_client
-from tests.factories import full_answers
+from tests.factories import build_world, full_answers, new_code
 
 ATTACK = 300  # codes the district officer issues and answers himself
 GENUINE = 60  # responses each district had before
@@ -454,3 +454,30 @@ def test_over_issued_strata_flag_receipt_responses_sent_since_they_passed_the_fr
     assert first.alerts == 2
     again = _scan(engine, settings, province.wave_code)
     assert again.changed == 0 and again.alerts == 0  # a rescan finds the same: no new alert, no new flag
+
+
+def test_codes_issued_beyond_the_frame_alert_before_anyone_answers(settings: Settings, engine: Engine) -> None:
+    world = build_world(engine)
+    with Session(engine) as s, s.begin():
+        wave = s.get(Wave, world.open_wave_id)
+        assert wave is not None
+        s.add(
+            FrameCount(
+                unit_id=world.unit_id,
+                field_id=world.field_id,
+                period_start=wave.starts_on,
+                period_end=wave.ends_on,
+                transactions=2,
+            )
+        )
+        code = wave.code
+    for _ in range(3):
+        new_code(engine, world)
+    result = _scan(engine, settings, code)
+    assert (result.responses, result.alerts) == (0, 2)  # the field, and the unit as a whole
+    with Session(engine) as s:
+        alerts = s.scalars(select(IntegrityAlert).where(col(IntegrityAlert.wave_id) == world.open_wave_id)).all()
+    assert sorted((a.field_id or 0, a.codes_issued, a.transactions, a.responses) for a in alerts) == [
+        (0, 3, 2, 0),
+        (world.field_id, 3, 2, 0),
+    ]
