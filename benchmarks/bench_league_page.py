@@ -32,7 +32,7 @@ from seed_data import QUESTIONNAIRE_DIR
 from survey.auth.services import create_user
 from survey.db.audited import publish_questionnaire
 from survey.db.engine import make_engine, migrate
-from survey.db.models import Response, Unit, UnitLevel, Wave, pk
+from survey.db.models import Response, Unit, UnitLevel, Wave, WaveUnit, pk
 from survey.leader.board import board_of
 from survey.questionnaires.spec import load_file
 from tests.conftest import STAFF_PASSWORD, make_settings, sign_in, staff_client
@@ -75,6 +75,7 @@ def fill(engine: Engine, n: int, units: int, batch: int = 50_000) -> int:
         )
         s.add(wave)
         s.flush()
+        s.execute(insert(WaveUnit), [{"wave_id": pk(wave), "unit_id": pk(u)} for u in rows])
         unit_ids = np.array([pk(u) for u in rows])
         wave_id, version_id = pk(wave), pk(version)
         admin = create_user(

@@ -1,7 +1,8 @@
 """The read-only JSON API for BI tools (``/api/v1``): waves, league tables and scorecards.
 
 Authenticated with API keys that have the ``read`` scope; every answer is restricted to the key's
-unit subtree (a unit outside it: 403). Scores come from the app's board, like the leader pages.
+unit subtree (a unit outside it: 403; a wave that surveys no unit of it: 404, and it is not listed).
+Scores come from the app's board, like the leader pages.
 """
 
 from __future__ import annotations
@@ -107,7 +108,8 @@ class ReadController(Controller):
         responses=problem_responses(401, 403),
     )
     def waves(self, db: NamedDependency[Session], caller: NamedDependency[Caller]) -> list[WaveOut]:
-        """Every wave that can be scored (not drafts), newest first. Needs the ``read`` scope."""
+        """Every wave that can be scored (not drafts) and surveys a unit of the key's subtree, newest first.
+        Needs the ``read`` scope."""
         caller.require("read")
         return [
             WaveOut(
@@ -120,7 +122,7 @@ class ReadController(Controller):
                 target=round(w.target * 100, 4),
                 min_responses=w.min_responses,
             )
-            for w in sv.list_waves(db)
+            for w in sv.list_waves(db, unit_path=caller.unit_path)
         ]
 
     @get(
@@ -143,7 +145,7 @@ class ReadController(Controller):
         """The units of the key's subtree at ``level``: index with its 95% interval, rank with its rank interval
         (among every ranked unit of the wave), n and tiers. Units with too few responses have ``ranked: false``."""
         caller.require("read")
-        wave = sv.find_wave(db, code)
+        wave = sv.find_wave(db, code, unit_path=caller.unit_path)
         if channel not in ("all", "receipt"):
             channel = "all"
         full = sv.scores(
@@ -202,7 +204,7 @@ class ReadController(Controller):
         unit = sv.scoped_unit(db, unit_path="/", unit_code=unit_code)
         if not caller.covers(unit.path):
             raise ForbiddenError("This unit is outside the API key's subtree.")
-        wave = sv.find_wave(db, code)
+        wave = sv.find_wave(db, code, unit_path=caller.unit_path)
         ws = sv.scores(board_of(request.app.state), wave_code=wave.code, level=unit.level)
         g = sv.position_of(ws, unit.id)
         vi = scorecard_table(ws, unit.code if g is None else g, locale="vi", spec=wave.spec)

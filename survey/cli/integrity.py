@@ -1,4 +1,4 @@
-"""``sipas integrity scan WAVE``: flag suspect responses of a wave (kept, never deleted)."""
+"""``sipas integrity scan WAVE``: flag suspect responses of a wave (kept, never deleted), alert the level above."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ def integrity() -> None:
 @integrity.command("scan")
 @click.argument("wave_code")
 def integrity_scan(wave_code: str) -> None:
-    """Flag bursts, answers outside opening hours and repeated identical answers in WAVE_CODE; report jumps."""
+    """Flag bursts, answers outside opening hours, repeated identical answers and receipt codes issued beyond
+    the frame in WAVE_CODE; alert the level above; report jumps."""
     from survey.integrity.services import scan_wave
 
     settings = load_settings()
@@ -31,7 +32,7 @@ def integrity_scan(wave_code: str) -> None:
         engine.dispose()
     click.echo(
         f"Wave {result.wave_code}: {result.responses} responses scanned, flags changed on {result.changed}, "
-        f"{result.reviewed_kept} cleared by review left alone"
+        f"{result.reviewed_kept} cleared by review left alone, {result.alerts} new alerts to the level above"
     )
     for reason, count in result.by_reason.items():
         click.echo(f"  {reason.lower():18} {count:>8}")

@@ -275,6 +275,31 @@ class AuditLog(SQLModel, table=True):
     after: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
 
 
+class IntegrityAlert(SQLModel, table=True):
+    """A warning to the level above a unit, raised by the integrity scan (``survey.integrity.issuance``).
+
+    ``kind`` is ``over_issued`` (more receipt codes issued for the unit, or for one of its fields, than
+    the frame has transactions in the wave's period) or ``burst`` (receipt codes answered in a burst).
+    It is addressed to the unit's parent and listed on the flags page of the accounts above the unit.
+    """
+
+    __tablename__ = "integrity_alert"
+
+    id: int | None = Field(default=None, primary_key=True)
+    wave_id: int = Field(foreign_key="wave.id", index=True)
+    unit_id: int = Field(foreign_key="unit.id", index=True, description="the unit whose responses it is about")
+    addressed_to: int | None = Field(
+        default=None, foreign_key="unit.id", description="the unit above (its parent); none for a root unit"
+    )
+    field_id: int | None = Field(default=None, foreign_key="field.id", description="none: the unit as a whole")
+    kind: str = Field(max_length=20)
+    codes_issued: int | None = None
+    transactions: int | None = None
+    responses: int = Field(default=0, description="responses the scan flagged for it, at its latest scan")
+    raised_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
 class ApiKey(SQLModel, table=True):
     """A key a one-stop system or a BI tool uses on the JSON API, scoped to a unit subtree.
 

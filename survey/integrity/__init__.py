@@ -2,5 +2,6 @@
 
 Nothing here deletes a response. Suspicious ones are stored with a flag (``flags.Flag``); headline
 indices leave flagged responses out, the sensitivity view shows what that changes, and an officer
-confirms or clears each flag (audited).
+above the response's unit confirms or clears each flag with a reason (``review``, audited). The scan
+(``services.scan_wave``) also watches receipt-code issuing (``issuance``) and alerts the level above.
 """

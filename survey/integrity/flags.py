@@ -2,7 +2,8 @@
 
 Bits 0-7 say why a response is suspect, bits 8-9 what an officer decided. Headline indices, quota
 counts and comments count a response whose flags are 0 or exactly ``REVIEWED_OK`` (``HEADLINE``): a
-response an officer cleared counts again; one with any suspicion left, or confirmed, does not.
+response an officer cleared counts again; one with any suspicion left, or confirmed, does not. Only an
+account above the response's unit may decide (``survey.integrity.review``).
 """
 
 from __future__ import annotations
@@ -22,13 +23,14 @@ class Flag(IntFlag):
     OFF_HOURS = 16  # sent outside the service point's opening hours
     REPEATED_PATTERN = 32  # the same full answer vector many times at one point within a short window
     STRAIGHT_LINE = 64  # ... and that repeated vector gives every criterion the same answer (all 5s)
-    # set by an officer's review (survey.integrity.services.review)
+    OVER_ISSUED = 128  # a receipt response of a stratum issued more codes than its frame has transactions
+    # set by an officer's review (survey.integrity.review.review)
     CONFIRMED = 256  # an officer looked and agrees it is not a genuine rating
     REVIEWED_OK = 512  # an officer looked and found it genuine: a rescan leaves it alone
 
 
 AT_SUBMISSION = Flag.HONEYPOT | Flag.TOO_FAST | Flag.REPEAT_DEVICE
-FROM_SCAN = Flag.BURST | Flag.OFF_HOURS | Flag.REPEATED_PATTERN | Flag.STRAIGHT_LINE
+FROM_SCAN = Flag.BURST | Flag.OFF_HOURS | Flag.REPEATED_PATTERN | Flag.STRAIGHT_LINE | Flag.OVER_ISSUED
 SUSPICIOUS = AT_SUBMISSION | FROM_SCAN
 DECISIONS = Flag.CONFIRMED | Flag.REVIEWED_OK
 
@@ -40,6 +42,7 @@ REASONS: dict[Flag, str] = {
     Flag.OFF_HOURS: N_("Outside opening hours"),
     Flag.REPEATED_PATTERN: N_("Identical answers repeated"),
     Flag.STRAIGHT_LINE: N_("Same answer to every question"),
+    Flag.OVER_ISSUED: N_("More receipt codes issued than transactions"),
 }
 
 

@@ -1,16 +1,16 @@
-"""Every query and transaction of integrity: scanning a wave, the review list, decisions, the sensitivity view.
+"""Integrity queries and transactions: scanning a wave, and the sensitivity view.
 
 Flagged responses are kept, never deleted: a scan sets bits in ``Response.flags`` (in the caller's
-transaction, with one audit entry and ``mark_responses_changed`` so cached scores recompute), and an
-officer's decision sets ``CONFIRMED`` or ``REVIEWED_OK`` (audited with the flags before and after).
+transaction, with one audit entry and ``mark_responses_changed`` so cached scores recompute). Reviews
+of flags, and who may make them, are in ``survey.integrity.review``; the watch on receipt-code issuing
+in ``survey.integrity.issuance``.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from typing import Literal
+from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -18,14 +18,13 @@ from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from survey.auth.guards import ensure_in_scope
 from survey.auth.services import Principal
 from survey.db.audited import audit
-from survey.db.models import Channel, QuestionnaireVersion, Response, ServicePoint, Unit, UnitLevel, Wave, WaveUnit
-from survey.errors import ConflictError, NotFoundError
+from survey.db.models import Channel, QuestionnaireVersion, Response, Unit, UnitLevel, Wave, WaveUnit
+from survey.errors import NotFoundError
 from survey.i18n import N_
-from survey.integrity import detect
-from survey.integrity.flags import DECISIONS, FROM_SCAN, REASONS, SUSPICIOUS, Flag, reasons
+from survey.integrity import detect, issuance
+from survey.integrity.flags import FROM_SCAN, HEADLINE, REASONS, SUSPICIOUS, Flag
 from survey.questionnaires.spec import spec_of
 from survey.results.scores import index_layout, mark_responses_changed, wave_scores
 from survey.settings import Settings
@@ -71,6 +70,7 @@ class ScanResult:
     reviewed_kept: int  # responses an officer cleared, left alone
     by_reason: dict[str, int] = field(default_factory=dict)  # flag name -> responses carrying it after the scan
     jumps: tuple[UnitJump, ...] = ()
+    alerts: int = 0  # new alerts to the level above (survey.integrity.issuance)
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,9 @@ def scan_wave(
 
     Scan bits are recomputed each time (a rescan after more responses may flag more, or fewer); flags
     set at submission and officers' decisions are kept, and a response cleared by an officer
-    (``REVIEWED_OK``) is not touched at all.
+    (``REVIEWED_OK``) is not touched at all. Strata issued more receipt codes than their frame has
+    transactions, and units whose receipt codes were answered in a burst, get an alert to the level
+    above (``survey.integrity.issuance``).
     """
     params = params or ScanParameters()
     wave = session.scalars(select(Wave).where(col(Wave.code) == wave_code)).first()
@@ -107,16 +109,23 @@ def scan_wave(
             col(Response.submitted_at),
             col(Response.flags),
             col(Response.answers),
+            col(Response.field_id),
+            col(Response.channel),
         )
         .where(col(Response.wave_id) == wave.id, col(Response.questionnaire_version_id) == version.id)
         .order_by(col(Response.id))
     ).all()
     n = len(rows)
-    if n == 0:
-        return ScanResult(wave_code, 0, 0, 0)
+    if n == 0:  # nothing to flag yet; codes issued beyond the frame still alert the level above
+        strata, none = issuance.over_issued(session, wave=wave), np.zeros(0, dtype=np.int64)
+        masks = [none.astype(bool)] * len(strata)
+        found = issuance.findings(strata, masks, none, unit=none, receipt=none.astype(bool))
+        return ScanResult(wave_code, 0, 0, 0, alerts=issuance.raise_alerts(session, wave=wave, found=found))
     ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
     unit = np.fromiter((r[1] for r in rows), dtype=np.int64, count=n)
     point = np.fromiter((r[2] if r[2] is not None else -1 for r in rows), dtype=np.int64, count=n)
+    field_of = np.fromiter((r[6] if r[6] is not None else -1 for r in rows), dtype=np.int64, count=n)
+    receipt = np.fromiter((r[7] == int(Channel.receipt) for r in rows), dtype=bool, count=n)
     old = np.fromiter((r[4] for r in rows), dtype=np.int64, count=n)
     width = len(spec.layout)
     answers = np.frombuffer(b"".join(bytes(r[5]).ljust(width, b"\0")[:width] for r in rows), dtype=np.uint8)
@@ -148,10 +157,17 @@ def scan_wave(
     repeated = detect.repeated_patterns(group, window, answers, min_repeats=repeats)
     detected[repeated] |= int(Flag.REPEATED_PATTERN)
     detected[repeated & detect.straight_lined(answers, criteria)] |= int(Flag.STRAIGHT_LINE)
+    strata = issuance.over_issued(session, wave=wave)
+    masks = [issuance.responses_of(s, unit=unit, field=field_of, receipt=receipt, epoch=epoch, tz=tz) for s in strata]
+    for mask in masks:
+        detected[mask] |= int(Flag.OVER_ISSUED)
 
     reviewed = (old & int(Flag.REVIEWED_OK)) != 0
     new = np.where(reviewed, old, (old & ~int(FROM_SCAN)) | detected)
     changed = new != old
+    alerts = issuance.raise_alerts(
+        session, wave=wave, found=issuance.findings(strata, masks, new, unit=unit, receipt=receipt)
+    )
     by_value: dict[int, list[int]] = defaultdict(list)
     for rid, value in zip(ids[changed].tolist(), new[changed].tolist(), strict=True):
         by_value[value].append(rid)
@@ -168,11 +184,16 @@ def scan_wave(
         entity="wave",
         entity_id=wave.code,
         before={"flagged": int(((old & int(SUSPICIOUS)) != 0).sum())},
-        after={"flagged": int(((new & int(SUSPICIOUS)) != 0).sum()), "changed": int(changed.sum()), **by_reason},
+        after={
+            "flagged": int(((new & int(SUSPICIOUS)) != 0).sum()),
+            "changed": int(changed.sum()),
+            "alerts": alerts,
+            **by_reason,
+        },
     )
     headline = (new == 0) | (new == int(Flag.REVIEWED_OK))
     jumps = _weekly_jumps(session, wave, unit, day, answers, criteria, headline, params.jump_alpha)
-    return ScanResult(wave_code, n, int(changed.sum()), int(reviewed.sum()), by_reason, jumps)
+    return ScanResult(wave_code, n, int(changed.sum()), int(reviewed.sum()), by_reason, jumps, alerts)
 
 
 def _weekly_jumps(
@@ -223,116 +244,6 @@ def _weekly_jumps(
     return tuple(out)
 
 
-# -- the review list ----------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class FlaggedResponse:
-    """What a reviewer sees of a flagged response: where, when (coarse), how, why. Nothing about who."""
-
-    id: int
-    wave_code: str
-    channel: str
-    submitted_at: datetime
-    flags: int
-
-    @property
-    def confirmed(self) -> bool:
-        return bool(self.flags & Flag.CONFIRMED)
-
-    @property
-    def reasons(self) -> list[Flag]:
-        return reasons(self.flags)
-
-
-@dataclass(frozen=True)
-class FlagGroup:
-    """The flagged responses of one place (a counter, or a unit's receipt responses) for one reason."""
-
-    unit_name_vi: str
-    unit_name_en: str
-    point_name_vi: str | None
-    point_name_en: str | None
-    reason: Flag
-    responses: tuple[FlaggedResponse, ...]
-
-    def place(self, locale: str) -> str:
-        unit = self.unit_name_en if locale == "en" else self.unit_name_vi
-        point = self.point_name_en if locale == "en" else self.point_name_vi
-        return f"{unit} · {point}" if point else unit
-
-
-def flagged_responses(session: Session, *, viewer: Principal, limit: int = 500) -> tuple[list[FlagGroup], int]:
-    """Flagged responses of ``viewer``'s subtree (newest ``limit``), grouped by place and reason; and the total."""
-    suspicious = col(Response.flags).op("&")(int(SUSPICIOUS)) != 0
-    in_scope = col(Unit.path).startswith(viewer.unit_path, autoescape=True)
-    total = session.scalar(
-        select(func.count())
-        .select_from(Response)
-        .join(Unit, col(Unit.id) == col(Response.unit_id))
-        .where(suspicious, in_scope)
-    )
-    rows = session.execute(
-        select(
-            col(Response.id),
-            col(Wave.code),
-            col(Response.channel),
-            col(Response.submitted_at),
-            col(Response.flags),
-            col(Unit.name_vi),
-            col(Unit.name_en),
-            col(ServicePoint.name_vi),
-            col(ServicePoint.name_en),
-        )
-        .join(Unit, col(Unit.id) == col(Response.unit_id))
-        .join(Wave, col(Wave.id) == col(Response.wave_id))
-        .outerjoin(ServicePoint, col(ServicePoint.id) == col(Response.service_point_id))
-        .where(suspicious, in_scope)
-        .order_by(col(Response.id).desc())
-        .limit(limit)
-    ).all()
-    groups: dict[tuple[str, str, str | None, str | None, Flag], list[FlaggedResponse]] = defaultdict(list)
-    for rid, wave_code, channel, at, flags, unit_vi, unit_en, point_vi, point_en in rows:
-        item = FlaggedResponse(int(rid or 0), wave_code, Channel(channel).name or "", at, int(flags))
-        for reason in item.reasons:
-            groups[(unit_vi, unit_en, point_vi, point_en, reason)].append(item)
-    ordered = sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][2] or "", int(kv[0][4])))
-    return [FlagGroup(*key, responses=tuple(items)) for key, items in ordered], int(total or 0)
-
-
-def review(
-    session: Session, *, viewer: Principal, response_id: int, decision: Literal["confirm", "clear"]
-) -> tuple[int, int]:
-    """An officer's decision on a flagged response in their subtree: (flags before, flags after), audited.
-
-    ``confirm`` keeps the reasons and adds ``CONFIRMED``; ``clear`` leaves only ``REVIEWED_OK`` (the audit
-    entry keeps the reasons), which a rescan respects.
-    """
-    row = session.get(Response, response_id)
-    if row is None:
-        raise NotFoundError(N_("There is no such response."))
-    ensure_in_scope(session, viewer, row.unit_id)
-    before = int(row.flags)
-    if not before & SUSPICIOUS:
-        raise ConflictError(N_("This response is not flagged: there is nothing to review."))
-    confirmed = (before & ~int(DECISIONS)) | int(Flag.CONFIRMED)
-    after = confirmed if decision == "confirm" else int(Flag.REVIEWED_OK)
-    session.execute(update(Response).where(col(Response.id) == response_id).values(flags=after))
-    mark_responses_changed(session, wave_id=row.wave_id)
-    audit(
-        session,
-        actor=viewer.username,
-        user_id=viewer.id,
-        action=f"integrity.{decision}",
-        entity="response",
-        entity_id=response_id,
-        before={"flags": before, "reasons": [r.name for r in reasons(before)]},
-        after={"flags": after, "reasons": [r.name for r in reasons(after)]},
-    )
-    session.commit()
-    return before, after
-
-
 # -- the sensitivity view -------------------------------------------------------------------------------------------
 
 
@@ -367,7 +278,7 @@ class Sensitivity:
     wave_code: str
     level: str
     rows: tuple[SensitivityRow, ...]
-    excluded: int
+    excluded: int  # flagged responses of the viewer's subtree left out of the headline figures
 
 
 def waves_in_scope(session: Session, *, viewer: Principal) -> list[WaveChoice]:
@@ -387,7 +298,10 @@ def waves_in_scope(session: Session, *, viewer: Principal) -> list[WaveChoice]:
 
 
 def sensitivity(engine: Engine, session: Session, *, viewer: Principal, wave_code: str) -> Sensitivity:
-    """Each surveyed unit of ``viewer``'s subtree: its index with every response and without the flagged ones."""
+    """Each surveyed unit of ``viewer``'s subtree: its index with every response and without the flagged ones.
+
+    404 for a wave that surveys no unit of the subtree; every count is of the subtree's responses only.
+    """
     if wave_code not in {w.code for w in waves_in_scope(session, viewer=viewer)}:
         raise NotFoundError(N_("There is no such wave among your units."))
     level = session.execute(
@@ -402,6 +316,18 @@ def sensitivity(engine: Engine, session: Session, *, viewer: Principal, wave_cod
     assert level is not None  # the wave surveys a unit in scope
     every = wave_scores(engine, wave_code=wave_code, level=level[0], include_flagged=True)
     clean = wave_scores(engine, wave_code=wave_code, level=level[0], include_flagged=False)
+    excluded = session.scalar(
+        select(func.count())
+        .select_from(Response)
+        .join(Unit, col(Unit.id) == col(Response.unit_id))
+        .join(Wave, col(Wave.id) == col(Response.wave_id))
+        .where(
+            col(Wave.code) == wave_code,
+            col(Response.questionnaire_version_id) == col(Wave.questionnaire_version_id),
+            col(Response.flags).not_in(HEADLINE),
+            col(Unit.path).startswith(viewer.unit_path, autoescape=True),
+        )
+    )
     rows = []
     for i, unit in enumerate(every.units):
         if not unit.path.startswith(viewer.unit_path):
@@ -410,4 +336,4 @@ def sensitivity(engine: Engine, session: Session, *, viewer: Principal, wave_cod
         if a.n == 0:
             continue
         rows.append(SensitivityRow(unit.code, unit.name_vi, unit.name_en, a.n, a.point, c.n, c.point))
-    return Sensitivity(wave_code, level[0], tuple(rows), clean.excluded_flagged)
+    return Sensitivity(wave_code, level[0], tuple(rows), int(excluded or 0))

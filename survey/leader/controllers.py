@@ -1,7 +1,8 @@
 """Leader dashboards: the province overview, league tables, unit pages and their exports. Thin handlers.
 
 Leaders, officers and admins may read; every page and export is restricted to the viewer's unit
-subtree on the server (``survey.leader.services``). Microdata is for admins and officers only.
+subtree on the server (``survey.leader.services``), and a wave that surveys no unit of it is 404.
+Microdata is for admins and officers only.
 Scores come from the app's board (``survey.leader.board``): computed once, refreshed in the background.
 """
 
@@ -144,7 +145,7 @@ def _formats(locale: str) -> dict[str, Any]:
 
 
 def _league_table(request: AnyRequest, me: Principal, db: Session, wave_code: str) -> Table:
-    wave = sv.find_wave(db, wave_code)
+    wave = sv.find_wave(db, wave_code, unit_path=me.unit_path)
     query, choices = _query(request, db, me, wave)
     locale = _locale(request)
     full = sv.scores(
@@ -177,13 +178,13 @@ class ResultsController(Controller):
 
     @get("/", sync_to_thread=True)
     def overview(self, request: AnyRequest, me: Me, db: Db) -> Template:
-        wave = sv.find_wave(db, request.query_params.get("wave"))
+        wave = sv.find_wave(db, request.query_params.get("wave"), unit_path=me.unit_path)
         query, choices = _query(request, db, me, wave)
         locale = _locale(request)
         data = views.overview(db, _board(request), wave=wave, root=_root(db, me), level=query.level, locale=locale)
         context = {
             "o": data,
-            "waves": sv.list_waves(db),
+            "waves": sv.list_waves(db, unit_path=me.unit_path),
             "choices": choices,
             "level_name": _level_name(choices, query.level, locale),
             "labels": LABELS,
@@ -193,7 +194,7 @@ class ResultsController(Controller):
 
     @get("/{wave_code:str}/league", sync_to_thread=True)
     def league(self, request: AnyRequest, me: Me, db: Db, wave_code: FromPath[str]) -> Template:
-        wave = sv.find_wave(db, wave_code)
+        wave = sv.find_wave(db, wave_code, unit_path=me.unit_path)
         query, choices = _query(request, db, me, wave)
         locale = _locale(request)
         level_name = _level_name(choices, query.level, locale)
@@ -231,7 +232,7 @@ class ResultsController(Controller):
     @get("/{wave_code:str}/units/{unit_id:int}", sync_to_thread=True)
     def unit(self, request: AnyRequest, me: Me, db: Db, wave_code: FromPath[str], unit_id: FromPath[int]) -> Template:
         unit = sv.scoped_unit(db, unit_path=me.unit_path, unit_id=unit_id)
-        wave = sv.find_wave(db, wave_code)
+        wave = sv.find_wave(db, wave_code, unit_path=me.unit_path)
         locale = _locale(request)
         show_flagged = request.query_params.get("flagged") == "1"
         _ = gettext_for(locale)
@@ -262,7 +263,7 @@ class ResultsController(Controller):
 
 def _scorecard(request: AnyRequest, me: Principal, db: Session, wave_code: str, unit_id: int) -> Table:
     unit = sv.scoped_unit(db, unit_path=me.unit_path, unit_id=unit_id)
-    wave = sv.find_wave(db, wave_code)
+    wave = sv.find_wave(db, wave_code, unit_path=me.unit_path)
     ws = sv.scores(_board(request), wave_code=wave.code, level=unit.level)
     g = sv.position_of(ws, unit.id)
     settings = _settings(request)
@@ -273,7 +274,7 @@ def _scorecard(request: AnyRequest, me: Principal, db: Session, wave_code: str, 
 
 def _microdata(request: AnyRequest, me: Principal, db: Session, wave_code: str) -> Microdata:
     """The wave's microdata with only the rows of the viewer's subtree."""
-    wave = sv.find_wave(db, wave_code)
+    wave = sv.find_wave(db, wave_code, unit_path=me.unit_path)
     md = wave_microdata(request.app.state.engine, wave_code=wave.code)
     codes = sv.unit_codes_within(db, me.unit_path)
     keep = np.array([code in codes for code in md.unit_codes.tolist()], dtype=bool)

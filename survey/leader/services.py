@@ -1,7 +1,8 @@
 """What the leader pages and the read API ask of the database and the scores, always inside one unit subtree.
 
 Scores come from the app's `Board` (computed once, refreshed in the background); everything a page
-shows is restricted here to the viewer's subtree (``Unit.path`` prefix), never in a template.
+shows is restricted here to the viewer's subtree (``Unit.path`` prefix), never in a template. A viewer
+sees only the waves that survey a unit of the subtree (``list_waves``); any other wave is 404 for them.
 Ranks stay those of the wave's whole league table (the province's), so a district leader sees where
 its communes stand among all communes.
 """
@@ -12,17 +13,26 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 import numpy as np
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, case, func, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from sampling.quota import QuotaStatus
 from scoring.change import Change
-from survey.db.models import ProcedureField, QuestionnaireVersion, Response, Unit, UnitLevel, Wave, WaveStatus
+from survey.db.models import (
+    ProcedureField,
+    QuestionnaireVersion,
+    Response,
+    Unit,
+    UnitLevel,
+    Wave,
+    WaveStatus,
+    WaveUnit,
+)
 from survey.errors import ForbiddenError, NotFoundError
 from survey.fieldwork.progress import UnitProgress, wave_progress
 from survey.i18n import N_
-from survey.integrity.flags import HEADLINE
+from survey.integrity.flags import HEADLINE, Flag
 from survey.leader.board import Board
 from survey.questionnaires.spec import Spec, spec_of
 from survey.results.scores import CHANNEL_FILTERS, WaveScores, compare_waves, index_layout, wave_scores
@@ -111,24 +121,31 @@ def _scored(spec: Spec) -> bool:
     return any(item.role == "criterion" for item in spec.items)
 
 
-def list_waves(db: Session) -> list[WaveInfo]:
-    """Waves that can be scored (not drafts; questionnaires with criteria), newest first."""
+def list_waves(db: Session, *, unit_path: str) -> list[WaveInfo]:
+    """Waves that can be scored (not drafts; questionnaires with criteria) and survey at least one unit of the
+    subtree at ``unit_path``, newest first."""
+    touching = (
+        select(col(WaveUnit.wave_id))
+        .join(Unit, col(Unit.id) == col(WaveUnit.unit_id))
+        .where(col(Unit.path).startswith(unit_path, autoescape=True))
+    )
     rows = db.execute(
         select(Wave, QuestionnaireVersion)
         .join(QuestionnaireVersion, col(QuestionnaireVersion.id) == col(Wave.questionnaire_version_id))
-        .where(col(Wave.status) != WaveStatus.draft.value)
+        .where(col(Wave.status) != WaveStatus.draft.value, col(Wave.id).in_(touching))
         .order_by(col(Wave.starts_on).desc(), col(Wave.id).desc())
     ).all()
     waves = [_wave_info(w, v) for w, v in rows]
     return [w for w in waves if _scored(w.spec)]
 
 
-def find_wave(db: Session, code: str | None) -> WaveInfo:
-    """The wave ``code`` (404 if it cannot be scored), or the newest scorable wave when ``code`` is None."""
-    waves = list_waves(db)
-    if not waves:
-        raise NotFoundError(N_("There is no survey wave with results yet."))
+def find_wave(db: Session, code: str | None, *, unit_path: str) -> WaveInfo:
+    """The wave ``code`` among those of the subtree at ``unit_path`` (404 for any other, or one that cannot be
+    scored), or the newest of them when ``code`` is None."""
+    waves = list_waves(db, unit_path=unit_path)
     if code is None:
+        if not waves:
+            raise NotFoundError(N_("There is no survey wave with results yet."))
         return waves[0]
     for w in waves:
         if w.code == code:
@@ -136,17 +153,23 @@ def find_wave(db: Session, code: str | None) -> WaveInfo:
     raise NotFoundError(N_("There is no survey wave with this code."))
 
 
-def previous_wave(db: Session, wave: WaveInfo) -> WaveInfo | None:
-    """The latest wave of the same questionnaire that started before ``wave`` (for changes)."""
+def previous_wave(db: Session, wave: WaveInfo, *, unit_path: str) -> WaveInfo | None:
+    """The latest wave of the same questionnaire, of the subtree at ``unit_path``, that started before ``wave``."""
     earlier = [
-        w for w in list_waves(db) if w.questionnaire_id == wave.questionnaire_id and w.starts_on < wave.starts_on
+        w
+        for w in list_waves(db, unit_path=unit_path)
+        if w.questionnaire_id == wave.questionnaire_id and w.starts_on < wave.starts_on
     ]
     return earlier[0] if earlier else None
 
 
-def trend_waves(db: Session, wave: WaveInfo) -> list[WaveInfo]:
-    """Waves of the same questionnaire up to ``wave``, oldest first (the trend)."""
-    same = [w for w in list_waves(db) if w.questionnaire_id == wave.questionnaire_id and w.starts_on <= wave.starts_on]
+def trend_waves(db: Session, wave: WaveInfo, *, unit_path: str) -> list[WaveInfo]:
+    """Waves of the same questionnaire, of the subtree at ``unit_path``, up to ``wave``, oldest first."""
+    same = [
+        w
+        for w in list_waves(db, unit_path=unit_path)
+        if w.questionnaire_id == wave.questionnaire_id and w.starts_on <= wave.starts_on
+    ]
     return sorted(same, key=lambda w: (w.starts_on, w.id))
 
 
@@ -244,14 +267,22 @@ def scores(
     measure: str = "index",
     channel: str = "all",
     field: str | None = None,
+    count_reviewed: bool = True,
 ) -> WaveScores:
     """A level's scores from the board (computed on the first request only; refreshed in the background)."""
     engine: Engine = board.engine
-    key = ("scores", wave_code, level, scope, measure, channel, field)
+    key = ("scores", wave_code, level, scope, measure, channel, field, count_reviewed)
     return board.get(
         key,
         lambda: wave_scores(
-            engine, wave_code=wave_code, level=level, scope=scope, measure=measure, channel=channel, field=field
+            engine,
+            wave_code=wave_code,
+            level=level,
+            scope=scope,
+            measure=measure,
+            channel=channel,
+            field=field,
+            count_reviewed=count_reviewed,
         ),
         wave_code=wave_code,
     )
@@ -316,7 +347,23 @@ def change_between(board: Board, earlier: WaveInfo, ws: WaveScores) -> Change:
     return compare_waves(before, ws)
 
 
-# --- a unit's own rows: expectations and comments --------------------------------------------------------------
+# --- a unit's own rows: reviews, expectations and comments ----------------------------------------------------
+
+
+def reviewed_share(db: Session, *, wave: WaveInfo, unit_id: int) -> tuple[int, int]:
+    """(responses cleared by review, responses in the headline figures) of the unit's own responses."""
+    counted, cleared = db.execute(
+        select(
+            func.count(),
+            func.sum(case((col(Response.flags) == int(Flag.REVIEWED_OK), 1), else_=0)),
+        ).where(
+            col(Response.wave_id) == wave.id,
+            col(Response.unit_id) == unit_id,
+            col(Response.questionnaire_version_id) == wave.version_id,
+            col(Response.flags).in_(HEADLINE),
+        )
+    ).one()
+    return int(cleared or 0), int(counted or 0)
 
 
 @dataclass(frozen=True, slots=True)

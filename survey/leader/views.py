@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from scoring.indices import Estimate
 from survey.errors import NotFoundError
 from survey.fieldwork.progress import UnitProgress
 from survey.i18n import N_
@@ -225,7 +226,7 @@ def overview(db: Session, board: Board, *, wave: sv.WaveInfo, root: sv.UnitInfo,
     ]
     tiers = {t: sum(1 for r in ranked if r.tier_target == t) for t in (1, 0, -1)}
     by_point = sorted(ranked, key=lambda r: (r.index or 0.0, r.unit.code))
-    previous = sv.previous_wave(db, wave)
+    previous = sv.previous_wave(db, wave, unit_path=root.path)
     changed: list[Changed] = []
     headline_change = None
     if previous is not None:
@@ -285,6 +286,9 @@ class UnitPage:
     comments_flagged: int
     show_flagged: bool
     progress: UnitProgress | None
+    reviewed: int  # of the unit's responses in the headline figures, those cleared by a review of their flags
+    counted: int  # the unit's responses in the headline figures
+    without_reviewed: Estimate | None  # the overall index without the cleared ones (when there are any)
 
 
 def unit_page(
@@ -310,7 +314,7 @@ def unit_page(
         k = sv.position_of(pws, parent.id)
         if k is not None:
             parent_points = {m: float(pws.card.point[k, c]) for c, m in enumerate(pws.card.measures)}
-    previous = sv.previous_wave(db, wave)
+    previous = sv.previous_wave(db, wave, unit_path=unit.path)
     change, significant = None, False
     if previous is not None:
         ch = sv.change_between(board, previous, ws)
@@ -318,7 +322,10 @@ def unit_page(
             change = Changed(ws.units[g], float(ch.diff[g]), float(ch.lower[g]), float(ch.upper[g]))
             significant = bool(ch.significant[g])
     points = []
-    for w in sv.trend_waves(db, wave):
+    trend_waves = sv.trend_waves(db, wave, unit_path=unit.path)  # waves that survey the unit or a unit below it
+    if all(w.code != wave.code for w in trend_waves):
+        trend_waves.append(wave)  # this one (the viewer's) even if it surveys neither: the point says "no responses"
+    for w in trend_waves:
         tws = ws if w.code == wave.code else sv.scores(board, wave_code=w.code, level=unit.level)
         k = sv.position_of(tws, unit.id)
         est = tws.estimate(k) if k is not None else None
@@ -336,6 +343,12 @@ def unit_page(
     base, shares = sv.expectations(db, wave=wave, unit_id=unit.id, locale=locale)
     texts, total, flagged = sv.comments(db, wave=wave, unit_id=unit.id, show_flagged=show_flagged)
     progress = sv.progress_by_unit(board, wave_code=wave.code, today=today).get(unit.id)
+    reviewed, counted = sv.reviewed_share(db, wave=wave, unit_id=unit.id)
+    without_reviewed = None
+    if reviewed:
+        strict = sv.scores(board, wave_code=wave.code, level=unit.level, count_reviewed=False)
+        k = sv.position_of(strict, unit.id)
+        without_reviewed = strict.estimate(k) if k is not None else None
     return UnitPage(
         wave=wave,
         unit=unit,
@@ -355,4 +368,7 @@ def unit_page(
         comments_flagged=flagged,
         show_flagged=show_flagged,
         progress=progress,
+        reviewed=reviewed,
+        counted=counted,
+        without_reviewed=without_reviewed,
     )

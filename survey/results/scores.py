@@ -239,6 +239,7 @@ def wave_scores(
     target: float | None = None,
     rank_method: str = "bootstrap",
     include_flagged: bool = False,
+    count_reviewed: bool = True,
     weighting: str = "frame",
     channel: str = "all",
     field: str | None = None,
@@ -248,6 +249,10 @@ def wave_scores(
     ``channel="receipt"`` keeps only receipt-backed responses (``"all"``, the default, keeps every channel);
     ``field`` (a procedure field's code) keeps only that field's responses. Both filter the loaded arrays
     before scoring and are part of the cache key.
+
+    Headline figures leave flagged responses out, except those an officer cleared by review
+    (``HEADLINE``); ``include_flagged`` keeps every response, and ``count_reviewed=False`` leaves the
+    cleared ones out too (what a figure would be without the reviews).
 
     ``weighting="frame"`` weights each response by N_h / r_h (transactions over responses in its stratum,
     a procedure field of a unit) with a finite population correction, when the wave's quotas or the
@@ -287,7 +292,7 @@ def wave_scores(
         ("arrays", wave_id, version_id, freshness),
         lambda: load_wave(engine, wave_id=wave_id, version_id=version_id, spec=spec),
     )
-    options = (level, scope, measure, aggregation, min_n, goal, rank_method, include_flagged)
+    options = (level, scope, measure, aggregation, min_n, goal, rank_method, include_flagged, count_reviewed)
     frame_key = hash(tuple(sorted(populations.items())))
     return _cached(
         ("scores", wave_id, freshness, weighting, frame_key, channel, field_id, *options),
@@ -395,9 +400,13 @@ def _compute(
     goal: float,
     rank_method: str,
     include_flagged: bool,
+    count_reviewed: bool,
     populations: dict[tuple[int, int], int],
 ) -> WaveScores:
-    keep = np.ones(arrays.n, dtype=bool) if include_flagged else np.isin(arrays.flags, HEADLINE)
+    if include_flagged:
+        keep = np.ones(arrays.n, dtype=bool)
+    else:
+        keep = np.isin(arrays.flags, HEADLINE) if count_reviewed else arrays.flags == 0
     unit_id = arrays.unit_id[keep]
     field_id = arrays.field_id[keep]
     answers = arrays.answers[keep]

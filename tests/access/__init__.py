@@ -17,6 +17,9 @@ from tests.conftest import StaffWorld
 LOGIN = "login"
 ROLES = ("anonymous", "admin", "officer", "leader")
 SCOPES = ("in", "out")
+# Other scopes a route may declare: "own" is the account's own unit (not one below it); "wave-out" a wave
+# that surveys no unit of the account's subtree.
+OWN = ("in", "own", "out")
 
 
 @dataclass(frozen=True)
@@ -32,9 +35,10 @@ class Route:
     """How to call a route as a role (for a unit in or out of its scope), and what each role must get."""
 
     call: Callable[[StaffWorld, Engine, str, str], Call]  # (world, engine, role, scope) -> the request
-    expect: dict[str, int | str]  # "role", or "role/in" and "role/out" when ``scoped``
+    expect: dict[str, int | str]  # "role", or "role/<scope>" for each of ``scopes`` when ``scoped``
     scoped: bool = False
     notes: str = field(default="")
+    scopes: tuple[str, ...] = SCOPES
 
 
 def get(url: str) -> Callable[[StaffWorld, Engine, str, str], Call]:
@@ -42,6 +46,9 @@ def get(url: str) -> Callable[[StaffWorld, Engine, str, str], Call]:
 
 
 def unit_for(world: StaffWorld, role: str, scope: str) -> int:
-    if scope == "in":
+    """A unit below the account's ("in", and "wave-out"), its own unit ("own"), or one outside its subtree."""
+    if scope in ("in", "wave-out"):
         return world.commune_id
+    if scope == "own":
+        return world.root_id if role == "admin" else world.district_id
     return world.other_root_id if role == "admin" else world.other_district_id

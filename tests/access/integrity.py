@@ -1,4 +1,9 @@
-"""Routes of integrity review: the flagged responses, decisions on them, the sensitivity view."""
+"""Routes of integrity review: the flagged responses, decisions on them, the sensitivity view.
+
+Decisions are tried on a response of a unit below the account's ("in"), of its own unit ("own": refused,
+the level above reviews it) and of a unit outside its subtree ("out"). The sensitivity view is tried
+with a wave of the account's subtree and with one outside it ("wave-out": 404).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,8 @@ from sqlmodel import col
 
 from survey.db.models import Response
 from survey.integrity.flags import Flag
-from tests.access import LOGIN, Call, Route, get, unit_for
+from tests.access import LOGIN, OWN, Call, Route, get, unit_for
+from tests.access.leader import wave_for
 from tests.conftest import StaffWorld
 from tests.factories import World, build_world
 
@@ -51,7 +57,7 @@ def _decide(decision: str, done: Flag) -> Callable[[StaffWorld, Engine, str, str
             assert bool(flags & done) is allowed, (role, scope, flags)
             assert (flags == Flag.TOO_FAST) is (not allowed), (role, scope, flags)
 
-        return Call("POST", f"/staff/flags/{rid}/{decision}", {}, check)
+        return Call("POST", f"/staff/flags/{rid}/{decision}", {"reason": "checked with the counter's log"}, check)
 
     return call
 
@@ -59,26 +65,55 @@ def _decide(decision: str, done: Flag) -> Callable[[StaffWorld, Engine, str, str
 _REVIEWERS: dict[str, int | str] = {"anonymous": LOGIN, "admin": 200, "officer": 200, "leader": 403}
 _DECIDE: dict[str, int | str] = {
     "anonymous/in": 401,
+    "anonymous/own": 401,
     "anonymous/out": 401,
     "admin/in": 303,
+    "admin/own": 403,
     "admin/out": 403,
     "officer/in": 303,
+    "officer/own": 403,
     "officer/out": 403,
     "leader/in": 403,
+    "leader/own": 403,
     "leader/out": 403,
 }
+_SENSITIVITY: dict[str, int | str] = {
+    "anonymous/in": LOGIN,
+    "anonymous/wave-out": LOGIN,
+    "admin/in": 200,
+    "admin/wave-out": 404,
+    "officer/in": 200,
+    "officer/wave-out": 404,
+    "leader/in": 200,
+    "leader/wave-out": 404,
+}
+
+
+def _sensitivity(world: StaffWorld, engine: Engine, role: str, scope: str) -> Call:
+    return Call("GET", f"/staff/flags/sensitivity?wave={wave_for(world, engine, role, scope)}")
+
 
 ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/staff/flags"): Route(get("/staff/flags"), _REVIEWERS, notes="flagged responses of one's subtree"),
     ("GET", "/staff/flags/sensitivity"): Route(
-        get("/staff/flags/sensitivity"),
-        {"anonymous": LOGIN, "admin": 200, "officer": 200, "leader": 200},
+        _sensitivity,
+        _SENSITIVITY,
+        scoped=True,
+        scopes=("in", "wave-out"),
         notes="read-only: each unit's index with and without flagged responses, within one's subtree",
     ),
     ("POST", "/staff/flags/{response_id:int}/confirm"): Route(
-        _decide("confirm", Flag.CONFIRMED), _DECIDE, scoped=True, notes="audited with flags before and after"
+        _decide("confirm", Flag.CONFIRMED),
+        _DECIDE,
+        scoped=True,
+        scopes=OWN,
+        notes="from above the unit only, with a reason; audited with flags before and after",
     ),
     ("POST", "/staff/flags/{response_id:int}/clear"): Route(
-        _decide("clear", Flag.REVIEWED_OK), _DECIDE, scoped=True, notes="sets REVIEWED_OK: a rescan leaves it alone"
+        _decide("clear", Flag.REVIEWED_OK),
+        _DECIDE,
+        scoped=True,
+        scopes=OWN,
+        notes="from above the unit only, with a reason; sets REVIEWED_OK: a rescan leaves it alone",
     ),
 }

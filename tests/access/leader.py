@@ -1,7 +1,9 @@
 """Routes of the leader dashboards: results overview, league tables, unit pages, exports and microdata.
 
 They only read, so no ``check``; a wave with responses over the staff world's units is made once per
-database (``results_wave``) so the pages have something to show.
+database (``results_wave``) so the pages have something to show. Every route is also tried with a wave
+that surveys no unit of the account's subtree (``outside_wave``, scope "wave-out"): 404, as if it did not
+exist.
 """
 
 from __future__ import annotations
@@ -16,17 +18,31 @@ from sqlalchemy.orm import Session
 
 from seed_data import QUESTIONNAIRE_DIR
 from survey.db.audited import publish_questionnaire
-from survey.db.models import Channel, Response, Wave, WaveStatus, pk
+from survey.db.models import Channel, Response, Wave, WaveStatus, WaveUnit, pk
 from survey.questionnaires.spec import load_file
 from tests.access import LOGIN, Call, Route, unit_for
 from tests.conftest import StaffWorld
 
-_WAVES: dict[str, str] = {}
+_WAVES: dict[tuple[str, tuple[int, ...]], str] = {}
 
 
 def results_wave(world: StaffWorld, engine: Engine) -> str:
     """A closed wave with 40 responses in each staff-world unit (made once per database); its code."""
-    key = str(engine.url)
+    units = (world.root_id, world.district_id, world.commune_id, world.other_district_id, world.other_root_id)
+    return _scored_wave(engine, units)
+
+
+def outside_wave(world: StaffWorld, engine: Engine, role: str) -> str:
+    """A closed wave with responses only in the unit outside ``role``'s subtree (``unit_for(..., "out")``)."""
+    return _scored_wave(engine, (unit_for(world, role, "out"),))
+
+
+def wave_for(world: StaffWorld, engine: Engine, role: str, scope: str) -> str:
+    return outside_wave(world, engine, role) if scope == "wave-out" else results_wave(world, engine)
+
+
+def _scored_wave(engine: Engine, units: tuple[int, ...]) -> str:
+    key = (str(engine.url), units)
     if key in _WAVES:
         return _WAVES[key]
     spec = load_file(QUESTIONNAIRE_DIR / "sipas_5x22.yaml")
@@ -45,7 +61,7 @@ def results_wave(world: StaffWorld, engine: Engine) -> str:
         )
         s.add(wave)
         s.flush()
-        units = [world.root_id, world.district_id, world.commune_id, world.other_district_id, world.other_root_id]
+        s.execute(insert(WaveUnit), [{"wave_id": pk(wave), "unit_id": unit} for unit in units])
         rows = []
         for unit in units:
             for _ in range(40):
@@ -68,45 +84,64 @@ def results_wave(world: StaffWorld, engine: Engine) -> str:
 
 
 def _page(path: str) -> Callable[[StaffWorld, Engine, str, str], Call]:
-    return lambda world, engine, role, scope: Call("GET", path.format(wave=results_wave(world, engine)))
+    return lambda world, engine, role, scope: Call("GET", path.format(wave=wave_for(world, engine, role, scope)))
 
 
 def _unit_page(suffix: str = "") -> Callable[[StaffWorld, Engine, str, str], Call]:
     def call(world: StaffWorld, engine: Engine, role: str, scope: str) -> Call:
-        wave = results_wave(world, engine)
+        wave = wave_for(world, engine, role, scope)
         return Call("GET", f"/staff/results/{wave}/units/{unit_for(world, role, scope)}{suffix}")
 
     return call
 
 
+WAVES = ("in", "wave-out")
+UNITS = ("in", "out", "wave-out")
+
+
+def _expect(scopes: tuple[str, ...], *, in_: dict[str, int | str]) -> dict[str, int | str]:
+    """``in_`` (role -> outcome) for a wave and unit of the subtree; 403 for a unit outside; 404 for a wave outside
+    (roles a guard refuses keep their 403, and anonymous visitors go to the sign-in page)."""
+    out: dict[str, int | str] = {}
+    for role, inside in in_.items():
+        for scope in scopes:
+            if inside in (LOGIN, 403) or scope == "in":
+                out[f"{role}/{scope}"] = inside
+            else:
+                out[f"{role}/{scope}"] = 403 if scope == "out" else 404
+    return out
+
+
 _READERS: dict[str, int | str] = {"anonymous": LOGIN, "admin": 200, "officer": 200, "leader": 200}
 _MANAGERS: dict[str, int | str] = {"anonymous": LOGIN, "admin": 200, "officer": 200, "leader": 403}
-_SCOPED: dict[str, int | str] = {
-    "anonymous/in": LOGIN,
-    "anonymous/out": LOGIN,
-    "admin/in": 200,
-    "admin/out": 403,
-    "officer/in": 200,
-    "officer/out": 403,
-    "leader/in": 200,
-    "leader/out": 403,
-}
+_WAVE_READERS = _expect(WAVES, in_=_READERS)
+_WAVE_MANAGERS = _expect(WAVES, in_=_MANAGERS)
+_SCOPED = _expect(UNITS, in_=_READERS)
 UNIT = "/staff/results/{wave_code:str}/units/{unit_id:int}"
 
+
+def _wave_route(path: str, expect: dict[str, int | str], notes: str = "") -> Route:
+    return Route(_page(path), expect, scoped=True, scopes=WAVES, notes=notes)
+
+
 ROUTES: dict[tuple[str, str], Route] = {
-    ("GET", "/staff/results"): Route(_page("/staff/results?wave={wave}"), _READERS, notes="the viewer's subtree"),
-    ("GET", "/staff/results/{wave_code:str}/league"): Route(
-        _page("/staff/results/{wave}/league"), _READERS, notes="units of the viewer's subtree only"
+    ("GET", "/staff/results"): _wave_route("/staff/results?wave={wave}", _WAVE_READERS, "the viewer's subtree"),
+    ("GET", "/staff/results/{wave_code:str}/league"): _wave_route(
+        "/staff/results/{wave}/league", _WAVE_READERS, "units of the viewer's subtree only"
     ),
-    ("GET", "/staff/results/{wave_code:str}/league.csv"): Route(_page("/staff/results/{wave}/league.csv"), _READERS),
-    ("GET", "/staff/results/{wave_code:str}/league.xlsx"): Route(_page("/staff/results/{wave}/league.xlsx"), _READERS),
-    ("GET", UNIT): Route(_unit_page(), _SCOPED, scoped=True),
-    ("GET", UNIT + "/scorecard.csv"): Route(_unit_page("/scorecard.csv"), _SCOPED, scoped=True),
-    ("GET", UNIT + "/scorecard.xlsx"): Route(_unit_page("/scorecard.xlsx"), _SCOPED, scoped=True),
-    ("GET", "/staff/results/{wave_code:str}/microdata.csv"): Route(
-        _page("/staff/results/{wave}/microdata.csv"), _MANAGERS, notes="rows of the viewer's subtree only"
+    ("GET", "/staff/results/{wave_code:str}/league.csv"): _wave_route(
+        "/staff/results/{wave}/league.csv", _WAVE_READERS
     ),
-    ("GET", "/staff/results/{wave_code:str}/codebook.csv"): Route(
-        _page("/staff/results/{wave}/codebook.csv"), _MANAGERS
+    ("GET", "/staff/results/{wave_code:str}/league.xlsx"): _wave_route(
+        "/staff/results/{wave}/league.xlsx", _WAVE_READERS
+    ),
+    ("GET", UNIT): Route(_unit_page(), _SCOPED, scoped=True, scopes=UNITS),
+    ("GET", UNIT + "/scorecard.csv"): Route(_unit_page("/scorecard.csv"), _SCOPED, scoped=True, scopes=UNITS),
+    ("GET", UNIT + "/scorecard.xlsx"): Route(_unit_page("/scorecard.xlsx"), _SCOPED, scoped=True, scopes=UNITS),
+    ("GET", "/staff/results/{wave_code:str}/microdata.csv"): _wave_route(
+        "/staff/results/{wave}/microdata.csv", _WAVE_MANAGERS, "rows of the viewer's subtree only"
+    ),
+    ("GET", "/staff/results/{wave_code:str}/codebook.csv"): _wave_route(
+        "/staff/results/{wave}/codebook.csv", _WAVE_MANAGERS
     ),
 }

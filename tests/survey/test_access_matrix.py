@@ -6,7 +6,8 @@ Every route under ``/staff`` is declared in a module of ``tests/access/``. A rou
 Outcomes: ``LOGIN`` is a redirect to the sign-in page; numbers are HTTP statuses. Routes acting on a
 unit are tried with a unit inside the account's subtree ("in") and one outside it ("out"): for the
 admin of the first province the second province, for the district's officer and leader the sibling
-district.
+district. Some routes declare more: "own" (the account's own unit, whose flags only the level above
+reviews) and "wave-out" (a wave that surveys no unit of the account's subtree, which it never sees).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from sqlalchemy import Engine
 
 from survey.settings import Settings
 from tests import access
-from tests.access import LOGIN, ROLES, SCOPES, Route
+from tests.access import LOGIN, ROLES, Route
 from tests.conftest import STAFF_PASSWORD, Account, StaffWorld, csrf_token, make_account, signed_in, staff_client
 
 
@@ -45,7 +46,7 @@ EXPECTED = _collect()
 def _cases() -> Iterator[Any]:
     for (method, path), route in EXPECTED.items():
         for role in ROLES:
-            for scope in SCOPES if route.scoped else ("-",):
+            for scope in route.scopes if route.scoped else ("-",):
                 key = f"{role}/{scope}" if route.scoped else role
                 yield pytest.param(method, path, role, scope, id=f"{method} {path} {key}")
 
@@ -67,7 +68,7 @@ def test_every_staff_route_is_declared(client: TestClient) -> None:
     stale = sorted(set(EXPECTED) - registered)
     assert not stale, f"EXPECTED lists routes the app no longer has: {stale}"
     for (method, path), route in EXPECTED.items():
-        keys = {f"{r}/{s}" for r in ROLES for s in SCOPES} if route.scoped else set(ROLES)
+        keys = {f"{r}/{s}" for r in ROLES for s in route.scopes} if route.scoped else set(ROLES)
         assert set(route.expect) == keys, (method, path, "every role needs an expected outcome")
 
 

@@ -384,11 +384,20 @@ def test_review_page_confirm_clear_and_sensitivity(settings: Settings, engine: E
         assert "Xã Thử Nghiệm: Ngoài giờ làm việc" in page.text and f"/staff/flags/{first}/confirm" in page.text
         for secret in ("submission_key", "comment"):
             assert secret not in page.text
-        confirmed = c.post(f"/staff/flags/{first}/confirm", data={"_csrf_token": token}, follow_redirects=False)
+        # a decision needs a reason: without one the page comes back with the error, and nothing changes
+        bare = c.post(f"/staff/flags/{first}/confirm", data={"_csrf_token": token, "reason": "  "})
+        assert bare.status_code == 400 and 'class="summary" role="alert"' in bare.text
+        assert f'href="#reason-{first}"' in bare.text and f'id="reason-{first}"' in bare.text
+        assert _flags(engine, wave_id=own_world.open_wave_id)[3] == int(Flag.OFF_HOURS)
+        confirmed = c.post(
+            f"/staff/flags/{first}/confirm",
+            data={"_csrf_token": token, "reason": "Sent at night from a closed office"},
+            follow_redirects=False,
+        )
         assert confirmed.status_code == 303
-        cleared = c.post(f"/staff/flags/{second}/clear", data={"_csrf_token": token})
+        cleared = c.post(f"/staff/flags/{second}/clear", data={"_csrf_token": token, "reason": "Late counter"})
         assert cleared.status_code == 200 and f"Phiếu {second} đã được xác nhận là thật" in cleared.text
-        again = c.post(f"/staff/flags/{second}/clear", data={"_csrf_token": token})
+        again = c.post(f"/staff/flags/{second}/clear", data={"_csrf_token": token, "reason": "again"})
         assert again.status_code == 409  # nothing left to review
         wave = _wave_code(engine, own_world.open_wave_id)
         view = c.get(f"/staff/flags/sensitivity?wave={wave}&lang=en")
@@ -408,12 +417,20 @@ def test_review_page_confirm_clear_and_sensitivity(settings: Settings, engine: E
             .order_by(col(AuditLog.id))
         ).all()
     assert [(e.action, e.before, e.after) for e in entries] == [
-        ("integrity.confirm", {"flags": 16, "reasons": ["OFF_HOURS"]}, {"flags": 272, "reasons": ["OFF_HOURS"]}),
-        ("integrity.clear", {"flags": 16, "reasons": ["OFF_HOURS"]}, {"flags": 512, "reasons": []}),
+        (
+            "integrity.confirm",
+            {"flags": 16, "reasons": ["OFF_HOURS"]},
+            {"flags": 272, "reasons": ["OFF_HOURS"], "reason": "Sent at night from a closed office"},
+        ),
+        (
+            "integrity.clear",
+            {"flags": 16, "reasons": ["OFF_HOURS"]},
+            {"flags": 512, "reasons": [], "reason": "Late counter"},
+        ),
     ]
     assert all(e.user_id == officer.id for e in entries)
     # an officer of the neighbouring commune sees none of it and cannot decide on it
     with staff_client(settings, engine) as c:
         token = signed_in(c, outsider)
         assert "Ngoài giờ làm việc" not in c.get("/staff/flags").text
-        assert c.post(f"/staff/flags/{first}/clear", data={"_csrf_token": token}).status_code == 403
+        assert c.post(f"/staff/flags/{first}/clear", data={"_csrf_token": token, "reason": "x"}).status_code == 403

@@ -311,7 +311,7 @@ def test_prewarm_computes_the_open_waves_league_tables_before_anyone_asks(
         calls.append(1)
         raise AssertionError("computed on request")
 
-    key = ("scores", CURRENT_WAVE, "district", "own", "index", "all", None)
+    key = ("scores", CURRENT_WAVE, "district", "own", "index", "all", None, True)  # True: count reviewed
     ws = board.get(key, recompute, wave_code=CURRENT_WAVE)
     assert calls == [] and ws.level == "district"  # served from the board: nothing computed on request
     assert scores(board, wave_code=CURRENT_WAVE, level="district") is ws

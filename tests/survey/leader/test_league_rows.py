@@ -21,7 +21,7 @@ from seed_data import QUESTIONNAIRE_DIR
 from survey.api.keys import create_api_key
 from survey.cli import main
 from survey.db.audited import publish_questionnaire
-from survey.db.models import Channel, Response, Unit, UnitLevel, Wave, WaveStatus, pk
+from survey.db.models import Channel, Response, Unit, UnitLevel, Wave, WaveStatus, WaveUnit, pk
 from survey.questionnaires.spec import load_file
 from survey.results.scores import league_rows, wave_scores
 from survey.settings import Settings
@@ -85,6 +85,7 @@ def tied(engine: Engine) -> TiedLeague:
             s.add(unit)
             s.flush()
             unit.path = f"{root.path}{unit.id}/"
+            s.execute(insert(WaveUnit).values(wave_id=pk(wave), unit_id=pk(unit)))
             for k in range(total):
                 answers = np.zeros(len(spec.layout), dtype=np.uint8)
                 answers[criteria] = 5 if k < satisfied else 2
