@@ -19,8 +19,8 @@ spent in nearly the order they were issued.
    ``SIPAS_TIME_BUCKET_MINUTES``) ended at least ``GRACE_S`` ago, shuffle them with the operating
    system's random generator, insert them into ``response`` in that order, delete them from the buffer.
    Flushers of several processes take turns (an advisory lock on PostgreSQL, the write lock on SQLite).
-   Then the buffer's deleted rows are wiped from its pages too (``VACUUM`` on PostgreSQL; SQLite's
-   ``secure_delete`` zero-fills them).
+   Then the buffer's deleted rows are wiped from its pages too (``VACUUM`` on PostgreSQL; on SQLite every
+   connection zero-fills what it deletes, ``secure_delete`` in ``survey.db.engine``).
 
 **Exactly once.** Every state a crash can leave is a committed one. Before the submission commits, nothing
 is kept and the code is unspent (no thank-you was sent; the same page can be sent again). After it commits,
@@ -73,7 +73,7 @@ log = logging.getLogger("sipas.mixer")
 GRACE_S = 120  # a bucket is flushed this long after it ended: submissions of its last seconds have committed
 INTERVAL_S = 30.0  # how often each app process looks for ended buckets
 _CHUNK = 500
-_LOCK_KEY = 0x5_1FA5_0B0F  # PostgreSQL advisory lock held by the flushing transaction
+FLUSH_LOCK = 0x5_1FA5_0B0F  # the PostgreSQL advisory lock a flushing transaction holds
 _SHUFFLE = random.SystemRandom()
 
 _pending = PendingResponse.__table__  # type: ignore[attr-defined]
@@ -90,11 +90,9 @@ def flush(conn: Connection, now: datetime, bucket_minutes: int) -> int:
     """Move every buffered answer of an ended bucket into ``response``, in random order, in the caller's
     transaction (see the module docstring). Returns how many were moved: 0 when another flush holds the lock."""
     postgres = conn.dialect.name == "postgresql"
-    if postgres:
-        if not conn.execute(select(func.pg_try_advisory_xact_lock(_LOCK_KEY))).scalar():
-            return 0
-    else:  # the caller's BEGIN IMMEDIATE (BoundedDb.transaction) holds SQLite's write lock already
-        conn.exec_driver_sql("PRAGMA secure_delete = ON")  # deleted buffer rows are zero-filled, not left in free pages
+    # flushers take turns: an advisory lock on PostgreSQL; on SQLite the caller's BEGIN IMMEDIATE holds the write lock
+    if postgres and not conn.execute(select(func.pg_try_advisory_xact_lock(FLUSH_LOCK))).scalar():
+        return 0
     cutoff = ready_before(now, bucket_minutes)
     rows: list[dict[str, Any]] = [
         dict(row) for row in conn.execute(select(_pending).where(_pending.c.submitted_at <= cutoff)).mappings()
