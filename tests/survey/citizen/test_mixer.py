@@ -10,14 +10,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, insert, select, text
+from alembic import command
+from sqlalchemy import Engine, func, insert, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from survey.citizen import mixer, services
 from survey.db.bounded import BoundedDb
-from survey.db.engine import make_engine
+from survey.db.engine import alembic_config, make_engine, migrate
 from survey.db.models import PendingResponse, ReceiptCode, Response
 from survey.receipts import codes
 from tests.factories import World, build_world, flush_answers, new_code
@@ -213,3 +214,22 @@ def test_flush_answers_of_the_tests_moves_the_current_bucket_too(engine: Engine,
     _store(engine, submission)
     assert flush_answers(engine) >= 1
     assert _where(engine, submission.submission_key) == (0, 1)
+
+
+def test_going_down_a_migration_keeps_the_answers_waiting_in_the_buffer(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'down.db'}"
+    migrate(url)
+    engine = make_engine(url)
+    try:
+        world = build_world(engine)
+        _code, submission = _receipt(engine, world)
+        _store(engine, submission)
+        command.downgrade(alembic_config(url), "0004")
+        with engine.connect() as conn:
+            kept = conn.execute(
+                text("SELECT answers FROM response WHERE submission_key = :k"), {"k": submission.submission_key}
+            )
+            assert [bytes(row[0]) for row in kept] == [submission.answers]
+            assert "pending_response" not in inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
