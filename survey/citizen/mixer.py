@@ -64,6 +64,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 
 from survey.db.bounded import BoundedDb
 from survey.db.models import PendingResponse, Response
@@ -78,7 +79,6 @@ _SHUFFLE = random.SystemRandom()
 
 _pending = PendingResponse.__table__  # type: ignore[attr-defined]
 _response = Response.__table__  # type: ignore[attr-defined]
-_COLUMNS = [c.name for c in _pending.columns]
 
 
 def ready_before(now: datetime, bucket_minutes: int) -> datetime:
@@ -126,7 +126,10 @@ def flush_now(db: BoundedDb, bucket_minutes: int, *, now: datetime | None = None
     with db.transaction() as conn:
         moved = flush(conn, now or datetime.now(UTC), bucket_minutes)
     if moved:
-        scrub(db.engine)
+        try:
+            scrub(db.engine)
+        except DBAPIError as exc:  # e.g. autovacuum holds the table: it is cleaning it anyway
+            log.info("mixer: VACUUM of the buffer skipped this round (%s)", exc.__class__.__name__)
     return moved
 
 
