@@ -7,7 +7,9 @@ the code that was spent for it. If the code were spent and the response inserted
 PostgreSQL would stamp both rows with the same transaction id (``xmin``); and a response inserted at the
 moment of spending lands at the end of the heap (``ctid``, the order a plain ``pg_dump`` writes rows in),
 takes the next id of a sequence (SQLite: the next ``rowid``), in the order codes are spent, and codes are
-spent in nearly the order they were issued.
+spent in nearly the order they were issued. Random ids alone would not help: the rows would still lie in
+the order they arrived. Spending the code and storing the answer in two transactions would not either: their
+transaction ids would be neighbours.
 
 **What happens instead.**
 
@@ -23,8 +25,8 @@ spent in nearly the order they were issued.
    connection zero-fills what it deletes, ``secure_delete`` in ``survey.db.engine``).
 
 **Exactly once.** Every state a crash can leave is a committed one. Before the submission commits, nothing
-is kept and the code is unspent (no thank-you was sent; the same page can be sent again). After it commits,
-the code is spent and the answer is in the buffer, both or neither. The flush moves rows in one transaction:
+is kept and the code is unspent (no thank-you was sent; the same page can be sent again); its commit makes
+both true at once, the code spent and the answer in the buffer. The flush moves rows in one transaction:
 before its commit they are all still in the buffer, after it all in ``response``; never in neither, never
 in both. A submission key lives in the buffer (primary key) or in ``response`` (unique), so a re-sent page is
 recognised in either (``services.was_received`` asks the buffer first, so a row moving between the two
