@@ -21,6 +21,7 @@ from sqlmodel import col
 from seed_data import province
 from survey.citizen import services
 from survey.db.audited import issue_receipt_codes
+from tests.factories import flush_answers
 from survey.db.models import ProcedureField, ReceiptCode, Response, ServicePoint, Unit
 from survey.errors import NotFoundError
 from survey.questionnaires.spec import Spec
@@ -216,9 +217,12 @@ class Ledger:
 
 
 def responses_after(engine: Engine, last_id: int) -> list[str | None]:
-    """The submission keys of the responses stored after ``last_id``."""
+    """The submission keys of every stored response (the mixing buffer flushed first: answers waiting there
+    are stored too). Response ids carry no order (``survey.citizen.mixer``), so ``last_id`` cannot select the
+    run's own; the ledger keeps the keys this run sent."""
+    flush_answers(engine)
     with Session(engine) as s:
-        return list(s.scalars(select(col(Response.submission_key)).where(col(Response.id) > last_id)))
+        return list(s.scalars(select(col(Response.submission_key))))
 
 
 def last_response_id(engine: Engine) -> int:

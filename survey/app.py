@@ -33,6 +33,7 @@ from survey.auth.guards import LoginRequired, login_url
 from survey.auth.sessions import STORE_NAME, session_config
 from survey.auth.sessions import session_store as default_session_store
 from survey.citizen.controllers import CitizenController
+from survey.citizen.mixer import start_mixer, stop_mixer
 from survey.citizen.pages import SurveyPages
 from survey.db import guards
 from survey.db.bounded import BoundedDb
@@ -296,7 +297,7 @@ def create_app(
         openapi_config=openapi_config(),
         before_send=[_baseline_headers],
         request_max_body_size=256 * 1024,
-        on_startup=[start_refresher, _freeze_startup_objects],
-        on_shutdown=[stop_refresher, _dispose],
+        on_startup=[start_refresher, start_mixer, _freeze_startup_objects],
+        on_shutdown=[stop_refresher, stop_mixer, _dispose],
         debug=False,
     )

@@ -1,4 +1,5 @@
-"""Tiny factories: a small province with open, closed and counter waves, fresh receipt codes, a zip bomb."""
+"""Tiny factories: a small province with open, closed and counter waves, fresh receipt codes, the stored answers
+of a page, a zip bomb."""
 
 from __future__ import annotations
 
@@ -7,12 +8,15 @@ import zipfile
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, insert, select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from seed_data import QUESTIONNAIRE_DIR
+from survey.citizen.mixer import flush_everything
 from survey.db.audited import publish_questionnaire
-from survey.db.models import ProcedureField, ReceiptCode, ServicePoint, Unit, UnitLevel, Wave, WaveUnit, pk
+from survey.db.bounded import BoundedDb
+from survey.db.models import ProcedureField, ReceiptCode, Response, ServicePoint, Unit, UnitLevel, Wave, WaveUnit, pk
 from survey.questionnaires.spec import Spec, load_file
 from survey.receipts import codes
 
@@ -175,6 +179,25 @@ def new_code(
             )
         )
     return code
+
+
+def flush_answers(engine: Engine) -> int:
+    """Move every answer waiting in the mixing buffer into ``response`` now (the app's mixer moves whole time
+    buckets once they have ended; see ``survey.citizen.mixer``). Returns how many were moved."""
+    return flush_everything(BoundedDb(engine))
+
+
+def submission_key(token: str) -> str:
+    """The key stored with the answers of a page sent with the form token ``token`` (see codes.FormToken)."""
+    issued, nonce, _mac = token.split(".")
+    return codes.FormToken(target="", issued_at=int(issued), nonce=nonce).submission_key
+
+
+def stored_response(engine: Engine, token: str) -> Response | None:
+    """The response stored for the page sent with ``token`` (the buffer flushed first), or None."""
+    flush_answers(engine)
+    with Session(engine) as s:
+        return s.scalars(select(Response).where(col(Response.submission_key) == submission_key(token))).first()
 
 
 def full_answers(spec: Spec, *, value: str = "4") -> dict[str, str | list[str]]:

@@ -1,6 +1,7 @@
 """Every query and transaction of the citizen journey: a survey page is one indexed query, a submission one short
-transaction. Each function takes a SQLAlchemy connection; the handlers run them in a worker thread through
-``survey.db.bounded`` (``read`` for lookups, ``write`` for a transaction committed whole or not at all)."""
+transaction (the code spent, the answer put in the mixing buffer of ``survey.citizen.mixer``). Each function
+takes a SQLAlchemy connection; the handlers run them in a worker thread through ``survey.db.bounded`` (``read``
+for lookups, ``write`` for a transaction committed whole or not at all)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from sqlalchemy import Connection, and_, insert, select, update
 
 from survey.db.models import (
     Channel,
+    PendingResponse,
     ProcedureField,
     QuestionnaireVersion,
     ReceiptCode,
@@ -88,7 +90,7 @@ class SurveyTarget:
 
 _rc, _w, _v = ReceiptCode.__table__.c, Wave.__table__.c, QuestionnaireVersion.__table__.c  # type: ignore[attr-defined]
 _u, _f, _p = Unit.__table__.c, ProcedureField.__table__.c, ServicePoint.__table__.c  # type: ignore[attr-defined]
-_wu, _r = WaveUnit.__table__.c, Response.__table__.c  # type: ignore[attr-defined]
+_wu, _r, _pr = WaveUnit.__table__.c, Response.__table__.c, PendingResponse.__table__.c  # type: ignore[attr-defined]
 
 
 def _stored_spec(conn: Connection, version_id: int, content_hash: str) -> Spec:
@@ -229,11 +231,15 @@ class Submission:
 
 
 def store(conn: Connection, submission: Submission) -> None:
-    """Spend the response's code and insert the response, in the caller's transaction (``BoundedDb.write``).
+    """Spend the response's code and put the answer in the mixing buffer, in the caller's transaction
+    (``BoundedDb.write``): once it commits, the answer is kept and the code spent, both or neither.
+
+    The answer reaches the response table later, with the rest of its time bucket in random order
+    (``survey.citizen.mixer``, which explains why and what that guarantees).
 
     Raises ``CodeAlreadyUsed`` when the code was spent before (by another submission, perhaps at the same
     moment) and ``AlreadyReceived`` when this very page was stored already, and the database's
-    ``IntegrityError`` when the page's submission key is taken (a counter page sent twice: ask
+    ``IntegrityError`` when the page's submission key is taken (a page sent twice at the same instant: ask
     ``was_received`` once the transaction is rolled back). Nothing of the submission is kept then.
     """
     code_hash = submission.target.code_hash
@@ -247,11 +253,21 @@ def store(conn: Connection, submission: Submission) -> None:
             if was_received(conn, submission.submission_key):
                 raise AlreadyReceived()
             raise CodeAlreadyUsed(N_("This code has already been used. Thank you for your answers."))
-    conn.execute(insert(Response.__table__), submission.row())  # type: ignore[attr-defined]
+    elif was_received(conn, submission.submission_key):  # a counter page sent again, perhaps after its flush
+        raise AlreadyReceived()
+    conn.execute(insert(PendingResponse.__table__), submission.row())  # type: ignore[attr-defined]
 
 
 def was_received(conn: Connection, submission_key: str) -> bool:
-    return conn.execute(select(_r.id).where(_r.submission_key == submission_key)).first() is not None
+    """Whether the page with this key is kept: still in the mixing buffer, or already a response.
+
+    The buffer is asked first: the mixer moves a row from one to the other in one transaction, so a row
+    that has just left the buffer is found in the response table by the second query.
+    """
+    for key in (_pr.submission_key, _r.submission_key):
+        if conn.execute(select(key).where(key == submission_key)).first() is not None:
+            return True
+    return False
 
 
 def page_was_stored(conn: Connection, raw_code: str, token: Any, secret: str, max_age_s: int) -> bool:

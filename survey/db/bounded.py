@@ -15,12 +15,13 @@ lock, a server that accepts connections but never answers) from taking the proce
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 
 import anyio
 import anyio.to_thread
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from survey.errors import ServiceUnavailableError
 from survey.i18n import N_
@@ -52,6 +53,27 @@ class BoundedDb:
         self._limiter: anyio.CapacityLimiter | None = None
         self._sqlite_writes = threading.Lock() if engine.dialect.name == "sqlite" else None
 
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One write transaction in the calling thread, committed if the block ends normally, rolled back if it
+        raises: what ``write`` runs its work in, for a background job (``survey.citizen.mixer``) that has no
+        deadline to keep but must queue with this process's other writers."""
+        if self._sqlite_writes is None:
+            with self.engine.begin() as conn:
+                yield conn
+            return
+        # SQLite: one writer at a time anyway; queue this process's writers here instead of in SQLite's busy
+        # handler, and take the write lock at BEGIN (a deferred transaction that reads first can fail to
+        # upgrade its lock with "database is locked" at once, without waiting)
+        with self._sqlite_writes, self.engine.connect() as conn:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+
     @property
     def stuck(self) -> int:
         """Threads still working whose caller stopped waiting for them (its deadline passed)."""
@@ -72,21 +94,8 @@ class BoundedDb:
             if not write:
                 with self.engine.connect() as conn:
                     return work(conn, *args)
-            if self._sqlite_writes is None:
-                with self.engine.begin() as conn:
-                    return work(conn, *args)
-            # SQLite: one writer at a time anyway; queue this process's writers here instead of in SQLite's busy
-            # handler, and take the write lock at BEGIN (a deferred transaction that reads first can fail to
-            # upgrade its lock with "database is locked" at once, without waiting)
-            with self._sqlite_writes, self.engine.connect() as conn:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-                try:
-                    result = work(conn, *args)
-                except BaseException:
-                    conn.rollback()
-                    raise
-                conn.commit()
-                return result
+            with self.transaction() as conn:
+                return work(conn, *args)
         finally:
             with self._lock:
                 call.finished = True

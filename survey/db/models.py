@@ -227,7 +227,9 @@ class Response(SQLModel, table=True):
     ``answers`` is a byte vector laid out by the questionnaire version: 0 = not answered, 1..k = the
     option's position, 255 = not applicable, and one 0/1 byte per option of a multi-select item.
     ``submitted_at`` is rounded down to the configured bucket. ``submission_key`` is the hash of a
-    random per-page token (never of a code), so a re-sent page is stored once.
+    random per-page token (never of a code), so a re-sent page is stored once. Citizens' answers arrive
+    through the mixing buffer (``PendingResponse``), a whole bucket at a time in random order, so ids and
+    row order say nothing finer than ``submitted_at`` does.
     """
 
     __tablename__ = "response"
@@ -245,6 +247,28 @@ class Response(SQLModel, table=True):
     comment: str | None = Field(default=None, sa_type=sa.Text)
     flags: int = Field(default=0, description="integrity flags (bit set)")
     submission_key: str | None = Field(default=None, max_length=64, unique=True)
+
+
+class PendingResponse(SQLModel, table=True):
+    """An answer waiting in the mixing buffer: the columns of ``Response`` but its id, keyed by the page's
+    submission key. The submission that spends a receipt code stores its answer here, in the same
+    transaction; ``survey.citizen.mixer`` moves whole time buckets into ``response`` in random order, so
+    no transaction id, row order or id links a stored response to the code that was spent for it.
+    """
+
+    __tablename__ = "pending_response"
+
+    submission_key: str = Field(max_length=64, primary_key=True)
+    wave_id: int = Field(foreign_key="wave.id")
+    unit_id: int = Field(foreign_key="unit.id")
+    service_point_id: int | None = Field(default=None, foreign_key="service_point.id")
+    field_id: int | None = Field(default=None, foreign_key="field.id")
+    channel: int = Field(sa_type=sa.SmallInteger)
+    questionnaire_version_id: int = Field(foreign_key="questionnaire_version.id")
+    submitted_at: datetime = Field(sa_type=UTCDateTime)
+    answers: bytes = Field(sa_type=sa.LargeBinary)
+    comment: str | None = Field(default=None, sa_type=sa.Text)
+    flags: int = Field(default=0, description="integrity flags (bit set)")
 
 
 class User(SQLModel, table=True):

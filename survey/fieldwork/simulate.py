@@ -1,7 +1,9 @@
 """Demo fieldwork: transactions arrive at one-stop counters, some are selected, some citizens answer.
 
 Everything goes through the real paths: the issuing service decides and derives the code exactly as
-the API does, and each answer is stored by the citizen journey's ``resolve_receipt`` and ``submit``.
+the API does, and each answer is stored by the citizen journey's ``resolve_receipt`` and ``store``; then the
+mixing buffer is flushed whole, current bucket included (``survey.citizen.mixer.flush_everything``), so the
+answers count at once: demonstration data only, never a live survey.
 Only the citizens are simulated (answers drawn by the demo generator). For demonstrations and for
 watching quota progress move (``sipas simulate`` then ``sipas quota``).
 """
@@ -21,7 +23,8 @@ from sqlmodel import col
 from seed_data.generator import UnitProfile, responses
 from survey.api import issuing
 from survey.api.keys import Caller
-from survey.citizen import services
+from survey.citizen import mixer, services
+from survey.db.bounded import BoundedDb
 from survey.db.models import ProcedureField, QuestionnaireVersion, Quota, Unit, Wave
 from survey.demo.load import form_shape
 from survey.errors import NotFoundError
@@ -116,4 +119,6 @@ def simulate_arrivals(
                 ),
             )
         answered += 1
+    # The answers wait in the mixing buffer until their time bucket ends; a demonstration counts them at once.
+    mixer.flush_everything(BoundedDb(engine))
     return Arrivals(transactions, n_selected, answered)

@@ -29,7 +29,7 @@ from survey.db.engine import make_engine, migrate
 from survey.db.models import Channel, Response
 from survey.questionnaires.spec import NOT_APPLICABLE
 from tests.conftest import CHROMIUM_FLAGS, unavailable
-from tests.factories import World, build_world, new_code
+from tests.factories import World, build_world, flush_answers, new_code
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext
@@ -141,6 +141,7 @@ def e2e_world(live_server: LiveServer) -> World:
 
 
 def _responses(engine: Engine, unit_id: int) -> list[Response]:
+    flush_answers(engine)  # an answer waiting in the mixing buffer counts
     with Session(engine) as s:
         return list(s.scalars(select(Response).where(col(Response.unit_id) == unit_id)).all())
 

@@ -16,20 +16,14 @@ from survey.db.models import Channel, ReceiptCode, Response
 from survey.questionnaires.spec import NOT_APPLICABLE
 from survey.receipts import codes
 from tests.conftest import form_token
-from tests.factories import World, full_answers, new_code
+from tests.factories import World, flush_answers, full_answers, new_code, stored_response
 
 RESPONSE_COLUMNS = SQLModel.metadata.tables["response"].columns
 
 
-def _responses(engine: Engine, **where: Any) -> list[Response]:
-    with Session(engine) as s:
-        stmt = select(Response)
-        for key, value in where.items():
-            stmt = stmt.where(getattr(Response, key) == value)
-        return list(s.scalars(stmt).all())
-
-
 def _count(engine: Engine) -> int:
+    """Responses kept: the mixing buffer flushed first, so an answer still waiting in it counts."""
+    flush_answers(engine)
     with Session(engine) as s:
         return int(s.scalar(select(func.count()).select_from(Response)) or 0)
 
@@ -63,15 +57,16 @@ def test_receipt_journey_stores_one_row_and_spends_the_code(client: TestClient, 
     answers["q_fb_prompt"] = "na"
     answers["q_comment"] = "Cán bộ tận tình <b>rất tốt</b>"
     answers["q_age_band"] = "a30_44"
-    resp = _submit(client, f"/r/{code}", answers)
+    token = form_token(_open(client, f"/r/{code}"))
+    resp = _submit(client, f"/r/{code}", answers, token)
     assert resp.status_code == 303
     assert resp.headers["location"].startswith("/thanks")
     thanks = client.get(resp.headers["location"])
     assert thanks.status_code == 200 and "Xin cảm ơn" in thanks.text
     assert _count(engine) == before + 1
 
+    row = stored_response(engine, token)
     with Session(engine) as s:
-        row = s.scalars(select(Response).order_by(col(Response.id).desc())).first()
         spent = s.scalars(
             select(col(ReceiptCode.spent)).where(col(ReceiptCode.code_hash) == codes.code_hash(code))
         ).one()
@@ -94,9 +89,11 @@ def test_receipt_journey_stores_one_row_and_spends_the_code(client: TestClient, 
 
 def test_stored_response_cannot_be_joined_to_the_code(client: TestClient, engine: Engine, world: World) -> None:
     code = new_code(engine, world)
-    assert _submit(client, f"/r/{code}", full_answers(world.sipas)).status_code == 303
+    token = form_token(_open(client, f"/r/{code}"))
+    assert _submit(client, f"/r/{code}", full_answers(world.sipas), token).status_code == 303
     digest = codes.code_hash(code)
-    row = _responses(engine, unit_id=world.unit_id, channel=int(Channel.receipt))[-1]
+    row = stored_response(engine, token)
+    assert row is not None
     stored = " ".join(str(getattr(row, col.name)) for col in RESPONSE_COLUMNS)
     for secret in (code, codes.pretty(code), digest, digest[:16]):
         assert secret not in stored
@@ -164,9 +161,11 @@ def test_counter_code_opens_the_quick_rating(client: TestClient, engine: Engine,
     path = f"/c/{world.counter_token}"
     html = _open(client, path)
     assert "Quầy số 1" in html and "Đánh giá nhanh tại quầy" in html
-    resp = _submit(client, path, {"q_overall": "2", "q_went_badly": ["waiting", "system"]})
+    token = form_token(html)
+    resp = _submit(client, path, {"q_overall": "2", "q_went_badly": ["waiting", "system"]}, token)
     assert resp.status_code == 303
-    row = _responses(engine, service_point_id=world.service_point_id)[-1]
+    row = stored_response(engine, token)
+    assert row is not None and row.service_point_id == world.service_point_id
     assert row.channel == Channel.counter
     assert row.wave_id == world.counter_wave_id
     assert row.questionnaire_version_id == world.quick_version_id

@@ -41,7 +41,7 @@ from survey.db.engine import make_engine, migrate
 from survey.db.models import ReceiptCode, Response, Wave, WaveUnit, pk
 from survey.receipts import codes
 from tests.conftest import TOKEN_RE
-from tests.factories import World, build_world, full_answers, new_code
+from tests.factories import World, build_world, flush_answers, full_answers, new_code, submission_key
 from tests.servers import LiveServer, live_server, tcp_proxy
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -126,6 +126,8 @@ class Stored:
 
 
 def stored(engine: Engine, wave_id: int) -> Stored:
+    """What the database keeps of a wave: the mixing buffer flushed first, so an answer waiting in it counts."""
+    flush_answers(engine)
     with Session(engine) as s:
         keys = s.scalars(select(col(Response.submission_key)).where(col(Response.wave_id) == wave_id)).all()
         spent = s.scalar(
@@ -145,12 +147,6 @@ def spent_codes(engine: Engine, wanted: Sequence[str]) -> set[str]:
             )
         ).all()
     return {by_hash[h] for h in rows}
-
-
-def submission_key(token: str) -> str:
-    """The key the server stores with the response of a page sent with ``token`` (see codes.FormToken)."""
-    issued, nonce, _mac = token.split(".")
-    return codes.FormToken(target="", issued_at=int(issued), nonce=nonce).submission_key
 
 
 def _assert_clean_log(server: LiveServer) -> None:

@@ -32,6 +32,7 @@ EXPECTED_TABLES = {
     "frame_count",
     "receipt_code",
     "response",
+    "pending_response",
     "user_account",
     "audit_log",
 }

@@ -21,7 +21,7 @@ from sqlmodel import col
 from survey.cli import main
 from survey.db.audited import count_rows
 from survey.db.models import AuditLog, FrameCount, ProcedureField, Unit
-from survey.fieldwork.progress import frames
+from survey.fieldwork import frames
 from survey.fieldwork.frames import (
     FrameError,
     FrameImportError,

@@ -31,7 +31,7 @@ from survey.receipts import codes
 from survey.results.scores import wave_scores
 from survey.settings import Settings
 from tests.conftest import form_token, make_account, make_settings, signed_in, staff_client
-from tests.factories import World, build_world, full_answers, new_code
+from tests.factories import World, build_world, flush_answers, full_answers, new_code
 
 # -- detectors on hand-computed cases -----------------------------------------------------------------------------
 
@@ -218,6 +218,7 @@ def test_honeypot_and_speed_flag_the_response_which_is_stored(
     def send(code: str, token: str, **extra: str) -> None:
         response = citizen.post(f"/r/{code}", data={**answers, "token": token, **extra}, follow_redirects=False)
         assert response.status_code == 303, response.text[:300]  # thanked like anybody
+        flush_answers(engine)  # a batch of its own: the rows' ids follow the order they were sent in
 
     send(slow_code, _old_token(settings, f"r:{codes.code_hash(slow_code)}"), contact_note="")
     send(trap_code, _old_token(settings, f"r:{codes.code_hash(trap_code)}"), contact_note="buy cheap pills")
@@ -246,10 +247,12 @@ def test_one_counter_rating_per_device_and_day(
     for _ in range(2):
         sent = citizen.post(path, data={**answers, "token": _old_token(settings, target)}, follow_redirects=False)
         assert sent.status_code == 303  # the second is thanked too: stored, flagged, not refused
+        flush_answers(engine)  # a batch of its own: the rows' ids follow the order they were sent in
     # another phone at the same counter the same day
     with TestClient(app=citizen.app, raise_server_exceptions=False) as other:
         other.get(path)
         assert other.post(path, data={**answers, "token": _old_token(settings, target)}).status_code == 200
+    flush_answers(engine)
     assert _flags(engine, service_point_id=own_world.service_point_id) == [0, int(Flag.REPEAT_DEVICE), 0]
     # the cookie value is nowhere in the stored rows
     with Session(engine) as s:
