@@ -283,6 +283,8 @@ class UnitPage:
     comments: list[sv.Comment]
     comments_total: int
     comments_flagged: int
+    comments_hidden: bool  # the unit has fewer than min_cell responses
+    min_cell: int
     show_flagged: bool
     progress: UnitProgress | None
 
@@ -297,6 +299,7 @@ def unit_page(
     today: date,
     show_flagged: bool,
     trend_title: str,
+    min_cell: int,
 ) -> UnitPage:
     ws = sv.scores(board, wave_code=wave.code, level=unit.level)
     g = sv.position_of(ws, unit.id)
@@ -334,7 +337,7 @@ def unit_page(
         )
     trend = trend_svg(points, target=wave.target, title=trend_title, locale=locale)
     base, shares = sv.expectations(db, wave=wave, unit_id=unit.id, locale=locale)
-    texts, total, flagged = sv.comments(db, wave=wave, unit_id=unit.id, show_flagged=show_flagged)
+    said = sv.comments(db, wave=wave, unit_id=unit.id, show_flagged=show_flagged, min_cell=min_cell)
     progress = sv.progress_by_unit(board, wave_code=wave.code, today=today).get(unit.id)
     return UnitPage(
         wave=wave,
@@ -350,9 +353,11 @@ def unit_page(
         trend=trend,
         respondents_choosing=base,
         expectations=shares,
-        comments=texts,
-        comments_total=total,
-        comments_flagged=flagged,
+        comments=said.shown,
+        comments_total=said.total,
+        comments_flagged=said.flagged,
+        comments_hidden=said.hidden,
+        min_cell=min_cell,
         show_flagged=show_flagged,
         progress=progress,
     )
