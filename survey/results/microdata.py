@@ -11,7 +11,7 @@ code and says what disclosure control did.
 from __future__ import annotations
 
 import io
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -27,7 +27,7 @@ from survey.errors import NotFoundError
 from survey.i18n import gettext_for
 from survey.leader.labels import Gettext
 from survey.questionnaires.spec import Spec, spec_of
-from survey.results.arrays import load_wave
+from survey.results.arrays import WaveArrays, load_wave
 from survey.results.disclosure import FIELD_WITHHELD, PROFILE_WITHHELD, level_counts, protect
 from survey.results.exports import Column, Table, Value, ascii_name
 
@@ -292,9 +292,31 @@ def wave_microdata(
             int(i or 0): str(c) for i, c in session.execute(select(col(ProcedureField.id), col(ProcedureField.code)))
         }
         wave_id, version_id = wave.id, version.id
-    units = {int(i or 0): str(code) for i, code, _p in tree}
-    parents = {int(i or 0): (None if p is None else int(p)) for i, _c, p in tree}
     arrays = load_wave(engine, wave_id=wave_id, version_id=version_id, spec=spec)
+    return protected_microdata(
+        arrays,
+        spec=spec,
+        wave_code=wave_code,
+        units={int(i or 0): (str(code), None if p is None else int(p)) for i, code, p in tree},
+        fields=fields,
+        include_profile=include_profile,
+        min_cell=min_cell,
+    )
+
+
+def protected_microdata(
+    arrays: WaveArrays,
+    *,
+    spec: Spec,
+    wave_code: str,
+    units: Mapping[int, tuple[str, int | None]],
+    fields: Mapping[int, str],
+    include_profile: bool = True,
+    min_cell: int = DEFAULT_MIN_CELL,
+) -> Microdata:
+    """The microdata of loaded ``arrays``: ``units`` maps unit ids to (code, parent id), ``fields`` ids to codes."""
+    codes = {u: code for u, (code, _parent) in units.items()}
+    parents = {u: parent for u, (_code, parent) in units.items()}
     names: list[str] = []
     positions: list[int] = []
     for position, column in enumerate(spec.layout):
@@ -321,7 +343,7 @@ def wave_microdata(
     answers[np.ix_(np.flatnonzero(blank_sensitive), np.array(sensitive_at, dtype=np.intp))] = BLANK
     hidden = (level >= FIELD_WITHHELD).tolist()
     channel_names = {int(c): c.name for c in Channel}
-    unit_codes = _codes(protection.unit_id[kept], units)
+    unit_codes = _codes(protection.unit_id[kept], codes)
     field_ids, channel_ids = arrays.field_id[kept].tolist(), arrays.channel[kept].tolist()
     field_codes = np.array(
         [WITHHELD if h else ("" if f < 0 else fields.get(f, str(f))) for f, h in zip(field_ids, hidden, strict=True)],
@@ -352,13 +374,13 @@ def wave_microdata(
         answers=answers[order],
         level=level[order],
         blank_sensitive=blank_sensitive[order],
-        origin_codes=_codes(arrays.unit_id[kept], units)[order],
-        suppressed_codes=_codes(arrays.unit_id[~kept], units),
+        origin_codes=_codes(arrays.unit_id[kept], codes)[order],
+        suppressed_codes=_codes(arrays.unit_id[~kept], codes),
         sensitive_items=sensitive_items,
     )
 
 
-def _codes(unit_ids: np.ndarray, units: dict[int, str]) -> np.ndarray:
+def _codes(unit_ids: np.ndarray, units: Mapping[int, str]) -> np.ndarray:
     return np.array([units.get(u, str(u)) for u in unit_ids.tolist()], dtype=object)
 
 
