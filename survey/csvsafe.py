@@ -41,6 +41,8 @@ def cell(value: object) -> str:
     """The text of one CSV cell for ``value``: numbers as digits, ``None`` empty, other text defused."""
     if value is None:
         return ""
+    if type(value) is str:
+        return defuse(value)
     if isinstance(value, bool):
         return str(value)
     if isinstance(value, numbers.Integral):
@@ -62,8 +64,8 @@ class SafeWriter:
         self._writer = csv.writer(out, lineterminator="\r\n")
 
     def writerow(self, row: Iterable[object]) -> None:
-        # a plain int is common (answer codes, counts) and safe as it is: skip the call for it
-        self._writer.writerow([v if type(v) is int else cell(v) for v in row])
+        # plain ints (answer codes, counts) are safe as they are, and None is an empty cell: no call for them
+        self._writer.writerow([v if type(v) is int else "" if v is None else cell(v) for v in row])
 
     def writerows(self, rows: Iterable[Iterable[object]]) -> None:
         for row in rows:

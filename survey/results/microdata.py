@@ -119,10 +119,16 @@ class Microdata:
             block = self.answers[start:end]
             answers = block.astype(object)
             answers[block < 0] = None
-            units, fields, channels = self.unit_codes[start:end], self.field_codes[start:end], self.channels[start:end]
-            flags = self.flags[start:end].tolist()
-            for k, answer in enumerate(answers.tolist()):
-                writer.writerow([wave, units[k], fields[k], channels[k], questionnaire, flags[k], *answer])
+            columns = zip(
+                self.unit_codes[start:end].tolist(),
+                self.field_codes[start:end].tolist(),
+                self.channels[start:end].tolist(),
+                self.flags[start:end].tolist(),
+                answers.tolist(),
+                strict=True,
+            )
+            for unit, field_code, channel, flags, answer in columns:
+                writer.writerow([wave, unit, field_code, channel, questionnaire, flags, *answer])
             yield buf.getvalue().encode("utf-8")
 
     def to_csv(self) -> bytes:

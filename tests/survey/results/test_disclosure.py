@@ -20,7 +20,7 @@ from sqlmodel import col
 from survey.db.models import Channel, ProcedureField, Response, Unit, Wave, pk
 from survey.questionnaires.spec import Spec
 from survey.results.arrays import WaveArrays
-from survey.results.disclosure import SUPPRESSED, cell_sizes, exported_columns, protect
+from survey.results.disclosure import SUPPRESSED, Protection, cell_sizes, exported_columns, protect
 from survey.results.exports import table_csv
 from survey.results.microdata import Microdata, protected_microdata, wave_microdata
 from tests.factories import World
@@ -33,7 +33,7 @@ F1, F2, NO_FIELD = 11, 12, -1
 RECEIPT, COUNTER = int(Channel.receipt), int(Channel.counter)
 
 
-def _protect(rows: list[tuple[int, int, int, int]], k: int):  # type: ignore[no-untyped-def]
+def _protect(rows: list[tuple[int, int, int, int]], k: int) -> Protection:
     """``rows`` are (unit, field, channel, age band); one profile column."""
     a = np.array(rows, dtype=np.int64)
     return protect(unit_id=a[:, 0], field_id=a[:, 1], channel=a[:, 2], profile=a[:, 3:4], parents=TREE, min_cell=k)
@@ -316,9 +316,9 @@ def test_k3_coarsens_the_lone_respondent_and_blanks_its_harassment_answer(
     assert header["Rows under a higher unit"] == "1" and header["Rows left out (suppressed)"] == "0"
     assert header["Sensitive answers blanked"].startswith("harassment, informal_payment: blank in 6 rows")
     assert "at least 3 rows" in header["Small groups"]
-    codes = {r[0]: r[3] for r in md.codebook("en").rows}
+    codes = {str(r[0]): str(r[3]) for r in md.codebook("en").rows}
     assert "empty = withheld" in codes["harassment"] and "empty = withheld" in codes["sex"]
-    assert "sensitive" in {r[0]: r[2] for r in md.codebook("en").rows}["harassment"]
+    assert "sensitive" in {str(r[0]): str(r[2]) for r in md.codebook("en").rows}["harassment"]
     # the codebook as a file says the same
     assert b"Rows left out (suppressed),0" in table_csv(md.codebook("en"))
 
