@@ -2,10 +2,10 @@
 
 A row has no response id, no submission time, no counter and no free-text comment. Every exported
 combination of unit, field, channel and profile answers is shared by at least k rows (k is
-``SIPAS_DISCLOSURE_MIN_CELL``): smaller groups are coarsened or left out, and sensitive answers of
-coarsened rows are blank (`survey.results.disclosure`). Rows are sorted by what they export, so their
-order tells nothing about when they came in or what was coarsened. The codebook names every column and
-code and says what disclosure control did.
+``SIPAS_DISCLOSURE_MIN_CELL``): smaller groups are coarsened or left out, and sensitive answers are
+never shown with a unit for a group smaller than k (`survey.results.disclosure`). Rows are sorted by
+what they export, so their order tells nothing about when they came in or what was coarsened. The
+codebook names every column and code and says what disclosure control did.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from survey.results.disclosure import FIELD_WITHHELD, PROFILE_WITHHELD, level_co
 from survey.results.exports import Column, Table, Value, ascii_name
 
 FIXED_COLUMNS = ("wave", "unit_code", "field_code", "channel", "questionnaire", "flags")
-WITHHELD = "*"  # a unit's field or channel withheld by disclosure control
+WITHHELD = "*"  # a field or channel withheld by disclosure control
 BLANK = -1  # an answer withheld by disclosure control (an empty cell)
 DEFAULT_MIN_CELL = 5
 

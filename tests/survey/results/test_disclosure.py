@@ -360,3 +360,21 @@ def test_k1_is_the_raw_data(engine: Engine, small_wave: tuple[str, dict[str, str
     rows = _rows(wave_microdata(engine, wave_code=code, min_cell=1))
     assert len(rows) == 9 and Counter(r["unit_code"] for r in rows)[u["other"]] == 1
     assert Counter(r["harassment"] for r in rows) == Counter({str(NONE): 7, str(MANY): 1, str(SOME): 1})
+
+
+def test_the_demo_provinces_file_at_the_default_k(demo_db: tuple[Engine, object, str]) -> None:
+    engine = demo_db[0]
+    md = wave_microdata(engine, wave_code="2026")
+    assert md.min_cell == 5
+    rows = _rows(md)
+    qi = ("unit_code", "field_code", "channel", *PROFILE)
+    assert min(Counter(tuple(r[c] for c in qi) for r in rows).values()) >= 5
+    counts = md.disclosure_counts()
+    assert (
+        len(rows)
+        == md.n
+        == sum(v for k, v in counts.items() if k not in ("suppressed", "sensitive_blanked", "outside"))
+    )
+    raw = wave_microdata(engine, wave_code="2026", min_cell=1)
+    assert md.n + counts["suppressed"] == raw.n
+    assert counts["as_recorded"] < raw.n  # a province of 3,000 responses has small groups: something was done
