@@ -39,6 +39,13 @@ class Settings(BaseSettings):
         default=15, ge=1, le=1440, description="Submission times are stored rounded down to this many minutes."
     )
     comment_max_chars: int = Field(default=1000, ge=1, le=10000)
+    disclosure_min_cell: int = Field(
+        default=5,
+        ge=2,
+        le=1000,
+        description="k of disclosure control: microdata groups (unit x field x channel x profile) smaller than this "
+        "are coarsened or left out, and a unit's comments are shown only from this many responses.",
+    )
     receipt_code_valid_days: int = Field(default=60, ge=1, description="How long a printed receipt code stays usable.")
     form_token_max_age_hours: int = Field(default=24, ge=1, description="How long an opened survey page can be sent.")
     redis_url: str | None = Field(

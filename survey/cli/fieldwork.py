@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import sys
 import time
 
@@ -10,6 +9,7 @@ import click
 from sqlalchemy.orm import Session
 
 from survey.cli.common import click_error, load_settings, open_engine
+from survey.csvsafe import csv_writer
 from survey.errors import SipasError
 
 
@@ -62,7 +62,7 @@ def _print_progress(progress: object, by: str, fmt: str) -> None:
 
     assert isinstance(progress, WaveProgress)
     if fmt == "csv":
-        writer = csv.writer(sys.stdout)
+        writer = csv_writer(sys.stdout)
         if by == "stratum":
             writer.writerow(
                 [

@@ -42,9 +42,9 @@ def plan(
     fmt: str,
 ) -> None:
     """Plan a wave from its frame: per unit Cochran's size, allocated over fields, codes to issue."""
-    import csv as csv_module
     from datetime import date
 
+    from survey.csvsafe import csv_writer
     from survey.errors import SipasError
     from survey.fieldwork.plans import plan_wave, save_plan
 
@@ -82,7 +82,7 @@ def plan(
     finally:
         engine.dispose()
     if fmt == "csv":
-        writer = csv_module.writer(sys.stdout)
+        writer = csv_writer(sys.stdout)
         writer.writerow(["unit", "field", "transactions", "target", "codes_to_issue", "probability"])
         for r in result.rows:
             writer.writerow([r.unit_code, r.field_code, r.population, r.target, r.codes_to_issue, r.probability])

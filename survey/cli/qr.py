@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import click
@@ -11,6 +10,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from survey.cli.common import load_settings, open_engine
+from survey.csvsafe import csv_writer
 
 
 @click.group()
@@ -81,7 +81,7 @@ def qr_receipts(wave_code: str, unit_code: str, field_code: str | None, count: i
                 raise click.ClickException(exc.message) from None
             output_dir.mkdir(parents=True, exist_ok=True)
             with (output_dir / "codes.csv").open("w", newline="", encoding="utf-8") as fh:
-                writer = csv.writer(fh)
+                writer = csv_writer(fh)
                 writer.writerow(["code", "url", "image"])
                 for c in fresh:
                     link = f"{settings.public_url}/r/{c}"

@@ -151,14 +151,14 @@ def score(
         click.echo(json.dumps({"table": header, "rows": rows}, ensure_ascii=False, indent=2))
         return
     if fmt == "csv":
-        import csv as csv_module
+        from survey.csvsafe import csv_writer
 
-        out = sys.stdout
+        writer = csv_writer(sys.stdout)
         for key, value in header.items():
-            out.write(f"# {key}: {value}\n")
-        writer = csv_module.DictWriter(out, fieldnames=list(rows[0]) if rows else ["rank"])
-        writer.writeheader()
-        writer.writerows(rows)
+            writer.writerow([f"# {key}: {value}"])
+        fields = list(rows[0]) if rows else ["rank"]
+        writer.writerow(fields)
+        writer.writerows([row.get(name) for name in fields] for row in rows)
         return
     click.echo(
         f"Wave {ws.wave_code}, level {ws.level} ({ws.scope}), {ws.measure} ({ws.card.aggregation}); "

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode
 
-import numpy as np
 from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath
@@ -30,15 +28,8 @@ from survey.leader import services as sv
 from survey.leader import views
 from survey.leader.board import Board, board_of
 from survey.leader.labels import HOW_TO_READ, RELIABILITY, TIER_PROVINCE, TIER_SHORT, TIER_TARGET, number
-from survey.results.exports import (
-    Microdata,
-    Table,
-    league_table,
-    scorecard_table,
-    table_csv,
-    table_xlsx,
-    wave_microdata,
-)
+from survey.results.exports import Table, league_table, scorecard_table, table_csv, table_xlsx
+from survey.results.microdata import Microdata, wave_microdata
 from survey.settings import Settings
 from survey.web import request_locale
 
@@ -245,6 +236,7 @@ class ResultsController(Controller):
             today=_settings(request).today(),
             show_flagged=show_flagged,
             trend_title=_("Trend of the overall index: {unit}", unit=unit.name(locale)),
+            min_cell=_settings(request).disclosure_min_cell,
         )
         return staff_page(request, "leader/unit.html", me=me, context={"u": data, "labels": LABELS, **_formats(locale)})
 
@@ -273,12 +265,11 @@ def _scorecard(request: AnyRequest, me: Principal, db: Session, wave_code: str, 
 
 
 def _microdata(request: AnyRequest, me: Principal, db: Session, wave_code: str) -> Microdata:
-    """The wave's microdata with only the rows of the viewer's subtree."""
+    """The wave's protected microdata with only the rows exported under the viewer's subtree."""
     wave = sv.find_wave(db, wave_code, unit_path=me.unit_path)
-    md = wave_microdata(request.app.state.engine, wave_code=wave.code)
-    codes = sv.unit_codes_within(db, me.unit_path)
-    keep = np.array([code in codes for code in md.unit_codes.tolist()], dtype=bool)
-    return replace(md, order=md.order[keep], unit_codes=md.unit_codes[keep], field_codes=md.field_codes[keep])
+    min_cell = _settings(request).disclosure_min_cell
+    md = wave_microdata(request.app.state.engine, wave_code=wave.code, min_cell=min_cell)
+    return md.within(sv.unit_codes_within(db, me.unit_path))
 
 
 class MicrodataController(Controller):

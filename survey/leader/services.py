@@ -418,11 +418,32 @@ class Comment:
 COMMENT_LIMIT = 100
 
 
-def comments(db: Session, *, wave: WaveInfo, unit_id: int, show_flagged: bool) -> tuple[list[Comment], int, int]:
+@dataclass(frozen=True, slots=True)
+class Comments:
+    """What the unit page shows of a unit's comments."""
+
+    shown: list[Comment]  # newest first, at most COMMENT_LIMIT
+    total: int
+    flagged: int
+    hidden: bool  # fewer than the minimum cell size of responses: no comment and no count is shown
+
+
+def comments(db: Session, *, wave: WaveInfo, unit_id: int, show_flagged: bool, min_cell: int) -> Comments:
     """The unit's comments, newest first (at most ``COMMENT_LIMIT``), with the total and the flagged count.
 
     Only the text and the month: no counter, no field, no exact time, nothing that could point at a person.
+    A unit with fewer than ``min_cell`` responses that count in its indices (``HEADLINE``) shows none: among
+    so few respondents a comment points at its writer.
     """
+    respondents = db.scalar(
+        select(func.count()).where(
+            col(Response.wave_id) == wave.id,
+            col(Response.unit_id) == unit_id,
+            col(Response.flags).in_(HEADLINE),
+        )
+    )
+    if int(respondents or 0) < min_cell:
+        return Comments([], 0, 0, hidden=True)
     base = [
         col(Response.wave_id) == wave.id,
         col(Response.unit_id) == unit_id,
@@ -439,7 +460,7 @@ def comments(db: Session, *, wave: WaveInfo, unit_id: int, show_flagged: bool) -
         .limit(COMMENT_LIMIT)
     ).all()
     out = [Comment(_month(at), str(text), int(flags) != 0) for at, text, flags in rows]
-    return out, total, flagged
+    return Comments(out, total, flagged, hidden=False)
 
 
 def _month(at: datetime) -> str:
@@ -456,7 +477,5 @@ QUOTA_LABELS: dict[int, str] = {
 
 
 def unit_codes_within(db: Session, unit_path: str) -> set[str]:
-    """The codes of every unit in the subtree at ``unit_path`` (as the microdata writes them)."""
-    from survey.results.exports import defuse
-
-    return {defuse(str(c)) for c in db.scalars(select(col(Unit.code)).where(col(Unit.path).startswith(unit_path)))}
+    """The codes of every unit in the subtree at ``unit_path``."""
+    return {str(c) for c in db.scalars(select(col(Unit.code)).where(col(Unit.path).startswith(unit_path)))}

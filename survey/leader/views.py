@@ -284,6 +284,8 @@ class UnitPage:
     comments: list[sv.Comment]
     comments_total: int
     comments_flagged: int
+    comments_hidden: bool  # the unit has fewer than min_cell responses
+    min_cell: int
     show_flagged: bool
     progress: UnitProgress | None
     reviewed: int  # of the unit's responses in the headline figures, those cleared by a review of their flags
@@ -301,6 +303,7 @@ def unit_page(
     today: date,
     show_flagged: bool,
     trend_title: str,
+    min_cell: int,
 ) -> UnitPage:
     ws = sv.scores(board, wave_code=wave.code, level=unit.level)
     g = sv.position_of(ws, unit.id)
@@ -341,7 +344,7 @@ def unit_page(
         )
     trend = trend_svg(points, target=wave.target, title=trend_title, locale=locale)
     base, shares = sv.expectations(db, wave=wave, unit_id=unit.id, locale=locale)
-    texts, total, flagged = sv.comments(db, wave=wave, unit_id=unit.id, show_flagged=show_flagged)
+    said = sv.comments(db, wave=wave, unit_id=unit.id, show_flagged=show_flagged, min_cell=min_cell)
     progress = sv.progress_by_unit(board, wave_code=wave.code, today=today).get(unit.id)
     reviewed, counted = sv.reviewed_share(db, wave=wave, unit_id=unit.id)
     without_reviewed = None
@@ -363,9 +366,11 @@ def unit_page(
         trend=trend,
         respondents_choosing=base,
         expectations=shares,
-        comments=texts,
-        comments_total=total,
-        comments_flagged=flagged,
+        comments=said.shown,
+        comments_total=said.total,
+        comments_flagged=said.flagged,
+        comments_hidden=said.hidden,
+        min_cell=min_cell,
         show_flagged=show_flagged,
         progress=progress,
         reviewed=reviewed,

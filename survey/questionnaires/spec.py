@@ -75,6 +75,10 @@ class Item(_Strict):
     options: list[Option] | None = None
     max_choices: int | None = Field(default=None, ge=1)
     max_length: int | None = Field(default=None, ge=1, le=10000)
+    # Harassment, informal payment...: never exported with a unit for a group smaller than the minimum
+    # cell size (survey.results.disclosure). Left out of the stored definition when false, so specs
+    # without it keep their content hash.
+    sensitive: bool = Field(default=False, exclude_if=lambda value: value is False)
 
     @model_validator(mode="after")
     def _check_shape(self) -> Item:
@@ -106,6 +110,8 @@ class Item(_Strict):
             raise ValueError("a comment must be a text item")
         if self.type == "text" and self.role != "comment":
             raise ValueError("a text item must have role 'comment'")
+        if self.sensitive and self.type == "text":
+            raise ValueError("a free comment is never exported: 'sensitive' applies to scale and choice items")
         return self
 
 

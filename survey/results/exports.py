@@ -1,29 +1,24 @@
-"""Exports a leader takes away: league tables and scorecards (CSV and XLSX), and anonymised microdata.
+"""Exports a leader takes away: league tables and scorecards (CSV and XLSX).
 
 A league table or scorecard export is a `Table`: a header block (wave, level, filters, measure, the
 methods behind the numbers, when it was made, how to read an interval), then one row per unit or
 measure. `table_csv` writes it as UTF-8 with a byte-order mark (so Excel in Vietnamese opens the
-diacritics right) with decimal points; `table_xlsx` as a typed workbook. Text cells that a spreadsheet
-would run as a formula (starting with ``= + - @``, a tab or a carriage return) get a leading ``'``.
-
-Microdata (`wave_microdata`) is one row per response with no response id, no submission time, no
-counter and no free-text comment; rows are sorted so their order does not reveal when they arrived.
-Its codebook names every column and code.
+diacritics right) with decimal points, through `survey.csvsafe`; `table_xlsx` as a typed workbook whose
+text cells get the same defusing (a leading ``'`` before ``= + - @``, a tab or a carriage return).
+Microdata and its codebook (also a `Table`) are in `survey.results.microdata`.
 """
 
 from __future__ import annotations
 
-import csv
 import io
 import math
 import re
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-import numpy as np
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
@@ -33,7 +28,8 @@ from sqlmodel import col
 
 from scoring.intervals import t_quantile
 from scoring.league import tiers_against
-from survey.db.models import Channel, ProcedureField, QuestionnaireVersion, Unit, Wave
+from survey.csvsafe import BOM, csv_writer, defuse
+from survey.db.models import QuestionnaireVersion, Wave
 from survey.errors import NotFoundError
 from survey.i18n import gettext_for
 from survey.leader.labels import (
@@ -52,19 +48,11 @@ from survey.leader.labels import (
     translated,
 )
 from survey.questionnaires.spec import Spec, spec_of
-from survey.results.arrays import WaveArrays, load_wave
 from survey.results.scores import WaveScores, index_layout, league_rows
 
 Kind = Literal["text", "int", "index"]
 Value = str | int | float | None
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _NOT_XLSX = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")  # what openpyxl refuses to write
-BOM = "\ufeff"
-
-
-def defuse(text: str) -> str:
-    """A text cell a spreadsheet will not run: a leading ``'`` before ``= + - @`` (and tab, CR) (OWASP)."""
-    return "'" + text if text.startswith(FORMULA_START) else text
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +77,7 @@ class Table:
         return [c.key for c in self.columns].index(key)
 
 
-def _ascii_name(*parts: str) -> str:
+def ascii_name(*parts: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", "-".join(p for p in parts if p)).strip("-") or "export"
 
 
@@ -233,7 +221,7 @@ def league_table(
     return Table(
         title=title,
         sheet=title[:31],
-        filename=_ascii_name("league", ws.wave_code, ws.level, ws.measure),
+        filename=ascii_name("league", ws.wave_code, ws.level, ws.measure),
         header=tuple(header),
         columns=tuple(columns),
         rows=tuple(rows),
@@ -336,25 +324,30 @@ def scorecard_table(
     return Table(
         title=title,
         sheet=title[:31],
-        filename=_ascii_name("scorecard", ws.wave_code, row.code),
+        filename=ascii_name("scorecard", ws.wave_code, row.code),
         header=tuple(header),
         columns=columns,
         rows=tuple(rows),
     )
 
 
+def _text(value: object) -> str:
+    return _NOT_XLSX.sub("\ufffd", str(value))
+
+
 def _text_cell(value: object) -> str:
-    return defuse(_NOT_XLSX.sub("\ufffd", str(value)))
+    return defuse(_text(value))
 
 
-def _csv_value(value: Value, kind: Kind) -> str:
+def _csv_value(value: Value, kind: Kind) -> Value | Decimal:
+    """A cell for `survey.csvsafe`: indices as numbers with two decimals, counts as integers, else text."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return ""
+        return None
     if kind == "index" and isinstance(value, int | float):
-        return f"{value:.2f}"
+        return Decimal(f"{value:.2f}")
     if kind == "int" and isinstance(value, int | float):
-        return str(int(value))
-    return _text_cell(value)
+        return int(value)
+    return _text(value)
 
 
 def table_csv(table: Table) -> bytes:
@@ -364,11 +357,11 @@ def table_csv(table: Table) -> bytes:
     the rows. Indices have two decimals, counts none; empty cells mean "no value".
     """
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow([_text_cell(table.title)])
-    writer.writerows([_text_cell(label), _text_cell(value)] for label, value in table.header)
+    writer = csv_writer(buf)
+    writer.writerow([_text(table.title)])
+    writer.writerows([_text(label), _text(value)] for label, value in table.header)
     writer.writerow([])
-    writer.writerow([_text_cell(c.heading) for c in table.columns])
+    writer.writerow([_text(c.heading) for c in table.columns])
     for row in table.rows:
         writer.writerow([_csv_value(v, c.kind) for v, c in zip(row, table.columns, strict=True)])
     return (BOM + buf.getvalue()).encode("utf-8")
@@ -431,11 +424,6 @@ def table_xlsx(table: Table) -> bytes:
     return out.getvalue()
 
 
-# --- microdata --------------------------------------------------------------------------------------------
-
-FIXED_COLUMNS = ("wave", "unit_code", "field_code", "channel", "questionnaire", "flags")
-
-
 def wave_spec(engine: Engine, *, wave_code: str) -> Spec:
     """The questionnaire spec of a wave (to label scorecards and microdata)."""
     with Session(engine) as session:
@@ -445,187 +433,3 @@ def wave_spec(engine: Engine, *, wave_code: str) -> Spec:
         version = session.get(QuestionnaireVersion, wave.questionnaire_version_id)
         assert version is not None
         return spec_of(version)
-
-
-@dataclass(frozen=True, eq=False)
-class Microdata:
-    """A wave's responses, anonymised: one row per response, answer columns named by item id.
-
-    Multi-select items have one 0/1 column per option, named ``<item>__<option>``. Rows are sorted by
-    unit, field, channel and answers (never by arrival).
-    """
-
-    wave_code: str
-    questionnaire: str
-    spec: Spec
-    answer_columns: tuple[str, ...]
-    layout_positions: tuple[int, ...]  # the answer-matrix column of each answer column
-    arrays: WaveArrays
-    unit_codes: np.ndarray  # object (n,), sorted order
-    field_codes: np.ndarray  # object (n,), "" where unknown
-    order: np.ndarray  # row order into ``arrays``
-    include_profile: bool
-    generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-
-    @property
-    def columns(self) -> tuple[str, ...]:
-        return FIXED_COLUMNS + self.answer_columns
-
-    @property
-    def n(self) -> int:
-        return int(self.order.size)
-
-    def csv_chunks(self, rows: int = 20_000) -> Iterator[bytes]:
-        """The CSV in pieces (UTF-8 with BOM; the header line first), for a streamed download."""
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\r\n")
-        writer.writerow(self.columns)
-        yield (BOM + buf.getvalue()).encode("utf-8")
-        wave, questionnaire = _text_cell(self.wave_code), _text_cell(self.questionnaire)
-        channels = {int(c): c.name for c in Channel}
-        positions = list(self.layout_positions)
-        for start in range(0, self.n, rows):
-            buf.seek(0)
-            buf.truncate()
-            idx = self.order[start : start + rows]
-            answers = self.arrays.answers[idx][:, positions].tolist()
-            channel = self.arrays.channel[idx].tolist()
-            flags = self.arrays.flags[idx].tolist()
-            units = self.unit_codes[start : start + rows]
-            fields = self.field_codes[start : start + rows]
-            for k in range(idx.size):
-                c = int(channel[k])
-                writer.writerow(
-                    [wave, units[k], fields[k], channels.get(c, str(c)), questionnaire, flags[k], *answers[k]]
-                )
-            yield buf.getvalue().encode("utf-8")
-
-    def to_csv(self) -> bytes:
-        return b"".join(self.csv_chunks())
-
-    def codebook(self, locale: str = "vi", *, timezone: str = "Asia/Ho_Chi_Minh") -> Table:
-        """What every column and code means, and what was left out to protect respondents."""
-        _ = gettext_for(locale)
-        spec = self.spec
-        rows: list[tuple[Value, ...]] = [
-            ("wave", _("Wave code"), "", ""),
-            ("unit_code", _("Code of the unit that served the respondent"), "", ""),
-            ("field_code", _("Procedure field (empty for counter ratings)"), "", ""),
-            ("channel", _("How the response came in"), "", "; ".join(c.name for c in Channel)),
-            ("questionnaire", _("Questionnaire code and version answered"), "", ""),
-            ("flags", _("Integrity flags"), "", _("0 = none; any other value = flagged for review (a bit set)")),
-        ]
-        na = _("not applicable")
-        unanswered = _("not answered")
-        for name, position in zip(self.answer_columns, self.layout_positions, strict=True):
-            column = spec.layout[position]
-            item = spec.item_by_id[column.item]
-            if column.option is not None:
-                option = next(o for o in spec.options_of(item) if o.value == column.option)
-                question = f"{item.text.get(locale)}: {option.label.get(locale)}"
-                codes = _("1 = chosen; 0 = not chosen")
-                kind = _("multiple choice, one column per option")
-            else:
-                question = item.text.get(locale)
-                options = [f"{k} = {o.label.get(locale)}" for k, o in enumerate(spec.options_of(item), start=1)]
-                codes = "; ".join([f"0 = {unanswered}", *options, f"255 = {na}"])
-                kind = _("rating scale") if item.type == "scale" else _("single choice")
-            rows.append((name, question, kind, codes))
-        header = [
-            (_("Wave"), self.wave_code),
-            (_("Questionnaire"), self.questionnaire),
-            (_("Rows"), str(self.n)),
-            (_("Generated at"), self.generated_at.astimezone(ZoneInfo(timezone)).isoformat(timespec="seconds")),
-            (_("File"), _("CSV, UTF-8 with a byte-order mark, comma-separated, one row per response.")),
-            (
-                _("Left out"),
-                _(
-                    "No response id, no submission time (the wave gives the period), no counter and no free-text "
-                    "comment: comments can identify people, so they are never exported."
-                ),
-            ),
-            (_("Order"), _("Rows are sorted by unit, field, channel and answers, not in the order they came in.")),
-            (
-                _("Small groups"),
-                _(
-                    "Profile answers with the unit and field can single out a person in a small unit: check "
-                    "group sizes before publishing."
-                )
-                if self.include_profile
-                else _("Profile questions (respondent type, age, sex) are left out."),
-            ),
-            (
-                _("Weights"),
-                _(
-                    "None in this file. The published indices weight each response by transactions over "
-                    "responses in its stratum (unit and field) where the frame covers every stratum."
-                ),
-            ),
-        ]
-        return Table(
-            title=_("Codebook"),
-            sheet=_("Codebook")[:31],
-            filename=_ascii_name("codebook", self.wave_code),
-            header=tuple(header),
-            columns=(
-                Column("column", _("Column")),
-                Column("meaning", _("Meaning")),
-                Column("kind", _("Kind")),
-                Column("codes", _("Codes")),
-            ),
-            rows=tuple(rows),
-        )
-
-
-def wave_microdata(engine: Engine, *, wave_code: str, include_profile: bool = True) -> Microdata:
-    """Every response of a wave (to its questionnaire version), anonymised, with its codebook.
-
-    ``include_profile=False`` leaves out the optional profile questions (respondent type, age band,
-    sex), which together with a small unit can point at a person.
-    """
-    with Session(engine) as session:
-        wave = session.scalars(select(Wave).where(col(Wave.code) == wave_code)).first()
-        if wave is None or wave.id is None:
-            raise NotFoundError(f"No wave with code '{wave_code}'.")
-        version = session.get(QuestionnaireVersion, wave.questionnaire_version_id)
-        assert version is not None and version.id is not None
-        spec = spec_of(version)
-        units = {int(i or 0): str(c) for i, c in session.execute(select(col(Unit.id), col(Unit.code)))}
-        fields = {
-            int(i or 0): str(c) for i, c in session.execute(select(col(ProcedureField.id), col(ProcedureField.code)))
-        }
-        wave_id, version_id = wave.id, version.id
-    arrays = load_wave(engine, wave_id=wave_id, version_id=version_id, spec=spec)
-    names: list[str] = []
-    positions: list[int] = []
-    for position, column in enumerate(spec.layout):
-        if not include_profile and spec.item_by_id[column.item].role == "profile":
-            continue
-        names.append(column.item if column.option is None else f"{column.item}__{column.option}")
-        positions.append(position)
-    unit_codes = np.array([_text_cell(units.get(int(u), str(u))) for u in arrays.unit_id.tolist()], dtype=object)
-    field_codes = np.array(
-        [_text_cell(fields.get(int(f), str(f))) if f >= 0 else "" for f in arrays.field_id.tolist()], dtype=object
-    )
-    # sort by unit, field, channel, then every answer column: the order tells nothing about arrival
-    keys = [arrays.answers[:, p] for p in reversed(positions)]
-    keys += [arrays.channel, _ranks(field_codes), _ranks(unit_codes)]
-    order = np.lexsort(keys) if arrays.n else np.zeros(0, dtype=np.int64)
-    return Microdata(
-        wave_code=wave_code,
-        questionnaire=f"{spec.code} v{spec.version}",
-        spec=spec,
-        answer_columns=tuple(names),
-        layout_positions=tuple(positions),
-        arrays=arrays,
-        unit_codes=unit_codes[order],
-        field_codes=field_codes[order],
-        order=order,
-        include_profile=include_profile,
-    )
-
-
-def _ranks(values: np.ndarray) -> np.ndarray:
-    """Integer codes that sort like the strings."""
-    _, codes = np.unique(values.astype(str), return_inverse=True)
-    return np.asarray(codes)

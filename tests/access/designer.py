@@ -38,6 +38,8 @@ def form_of(definition: dict[str, Any]) -> dict[str, str]:
             data[q + "max_choices"], data[q + "max_length"] = it.max_choices, it.max_length
             if it.required:
                 data[q + "required"] = "1"
+            if it.sensitive:
+                data[q + "sensitive"] = "1"
     return data
 
 

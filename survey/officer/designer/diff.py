@@ -155,6 +155,10 @@ def _item_changes(
             N_("Question “{id}” is now required") if new.get("required") else N_("Question “{id}” is now optional")
         )
         out.append(Change("changed", message, {"id": iid}))
+    if bool(old.get("sensitive")) != bool(new.get("sensitive")):
+        now = N_("Question “{id}” is now sensitive")
+        message = now if new.get("sensitive") else N_("Question “{id}” is no longer sensitive")
+        out.append(Change("changed", message, {"id": iid}))
     before, after = _options(old_def, old), _options(new_def, new)
     if before != after:
         added = [v for v in after if v not in before]

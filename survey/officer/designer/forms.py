@@ -140,6 +140,8 @@ def parse_edit(data: dict[str, Any], *, base: dict[str, Any]) -> Posted:
                 "text": _label(_text(data, f"{q}text_vi"), _text(data, f"{q}text_en")),
                 "required": _text(data, f"{q}required", 5) == "1",
             }
+            if _text(data, f"{q}sensitive", 5) == "1":  # written only when set, as in the questionnaire files
+                item["sensitive"] = True
             hvi, hen = _text(data, f"{q}hint_vi"), _text(data, f"{q}hint_en")
             if hvi or hen:
                 item["hint"] = _label(hvi, hen)
@@ -407,6 +409,7 @@ class ItemView:
     hint_vi: str
     hint_en: str
     required: bool
+    sensitive: bool
     options: str
     max_choices: str
     max_length: str
@@ -451,6 +454,7 @@ def form_view(definition: dict[str, Any]) -> FormView:
                 hint_vi=_get(item.get("hint"), "vi"),
                 hint_en=_get(item.get("hint"), "en"),
                 required=bool(item.get("required")),
+                sensitive=bool(item.get("sensitive")),
                 options=options_to_text(item.get("options")),
                 max_choices=str(item.get("max_choices") or ""),
                 max_length=str(item.get("max_length") or ""),

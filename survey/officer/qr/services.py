@@ -7,7 +7,6 @@ here is the one copy; nothing else (no file, no session) keeps it.
 
 from __future__ import annotations
 
-import csv
 import io
 import re
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from sqlmodel import col
 
 from survey.auth.guards import ensure_in_scope
 from survey.auth.services import Principal
+from survey.csvsafe import csv_writer
 from survey.db.audited import issue_receipt_codes
 from survey.db.models import (
     AuditLog,
@@ -283,7 +283,7 @@ def codes_csv(session: Session, *, viewer: Principal, raw: str, public_url: str)
     if not all(viewer.covers(path) for _h, path in known):
         raise ForbiddenError(N_("This unit is outside your scope."))
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = csv_writer(out)
     writer.writerow(["code", "url"])
     for c in compact:
         assert c is not None

@@ -14,11 +14,11 @@ Every change is audited with the acting account's id.
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import case, func, insert, select
@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from survey.auth.services import Principal
+from survey.csvsafe import BOM, csv_writer
 from survey.db.audited import audit
 from survey.db.models import (
     AuditLog,
@@ -371,14 +372,21 @@ def progress(session: Session, *, viewer: Principal, wave_id: int, today: date) 
     return wave, wave_progress(session, wave_code=wave.code, today=today, unit_path=viewer.unit_path)
 
 
-def _rate(value: float | None) -> str:
-    return "" if value is None else f"{100 * value:.1f}"
+def _rate(value: float | None) -> Decimal | None:
+    return None if value is None else _one_decimal(100 * value)
+
+
+def _one_decimal(value: float) -> Decimal:
+    return Decimal(f"{value:.1f}")
 
 
 def progress_csv(result: WaveProgress) -> str:
-    """The progress per stratum, then per unit, as CSV (UTF-8 with a BOM, so Excel reads the diacritics)."""
+    """The progress per unit, then per stratum, as CSV (UTF-8 with a BOM, so Excel reads the diacritics).
+
+    Names and codes are text, defused by `survey.csvsafe`; counts and rates are numbers.
+    """
     buf = io.StringIO()
-    out = csv.writer(buf)
+    out = csv_writer(buf)
     out.writerow(
         [
             "level",
@@ -405,7 +413,7 @@ def progress_csv(result: WaveProgress) -> str:
                 u.population,
                 u.target,
                 u.achieved,
-                f"{u.expected_by_now:.1f}",
+                _one_decimal(u.expected_by_now),
                 u.codes_issued,
                 _rate(u.response_rate),
                 u.status.label,
@@ -421,10 +429,10 @@ def progress_csv(result: WaveProgress) -> str:
                 s.population,
                 s.target,
                 s.achieved,
-                f"{s.expected_by_now:.1f}",
+                _one_decimal(s.expected_by_now),
                 s.codes_issued,
                 _rate(s.response_rate),
                 s.status.label,
             ]
         )
-    return "\ufeff" + buf.getvalue()
+    return BOM + buf.getvalue()

@@ -161,6 +161,11 @@ def test_diff_names_added_removed_retyped_and_option_changes(world: World) -> No
     assert ("changed", "went_badly", "Question “{id}” retyped") in kinds
     option_change = next(c for c in diff(old, new) if c.params.get("id") == "went_well")
     assert option_change.params["added"] == "fast" and option_change.params["removed"] == "on_time"
+    items[0]["sensitive"] = True
+    assert ("changed", "overall", "Question “{id}” is now sensitive") in {
+        (c.kind, c.params.get("id"), c.message) for c in diff(old, new)
+    }
+    assert any(c.message == "Question “{id}” is no longer sensitive" for c in diff(new, old))
 
 
 def test_leaders_cannot_change_questionnaires(engine: Engine, staff_world: StaffWorld) -> None:

@@ -10,7 +10,7 @@ import yaml
 
 from seed_data import QUESTIONNAIRE_DIR
 from survey.errors import QuestionnaireError
-from survey.questionnaires.spec import Column, from_definition, load_file
+from survey.questionnaires.spec import Column, from_definition, load_file, parse
 
 SIPAS = QUESTIONNAIRE_DIR / "sipas_5x22.yaml"
 QUICK = QUESTIONNAIRE_DIR / "quick_rating.yaml"
@@ -75,6 +75,30 @@ def test_layout_has_one_byte_per_single_answer_and_per_multi_option(path: Path) 
     assert again == spec and again.layout == spec.layout and again.content_hash() == spec.content_hash()
 
 
+def test_sensitive_items_are_marked_and_the_flag_is_stored_only_when_set() -> None:
+    sipas, quick = load_file(SIPAS), load_file(QUICK)
+    assert {i.id for i in sipas.items if i.sensitive} == {"harassment", "informal_payment"}
+    assert {i.id for i in quick.items if i.sensitive} == {"went_badly"}  # one option: payment beyond the fees
+    definition = sipas.to_definition()
+    stored = {i["id"]: i for s in definition["sections"] for i in s["items"]}
+    assert stored["harassment"]["sensitive"] is True and "sensitive" not in stored["overall"]
+    # a spec without the flag has the content hash it had before the flag existed
+    plain = sipas.model_copy(
+        update={
+            "sections": [
+                s.model_copy(update={"items": [i.model_copy(update={"sensitive": False}) for i in s.items]})
+                for s in sipas.sections
+            ]
+        }
+    )
+    assert "sensitive" not in str(plain.model_dump(mode="json"))
+    raw = yaml.safe_load(SIPAS.read_text(encoding="utf-8"))
+    for section in raw["sections"]:
+        for item in section["items"]:
+            item.pop("sensitive", None)
+    assert parse(raw, "sipas").content_hash() == plain.content_hash() != sipas.content_hash()
+
+
 def _broken(tmp_path: Path, mutate: Any) -> Path:
     data = yaml.safe_load(SIPAS.read_text(encoding="utf-8"))
     mutate(data)
@@ -121,6 +145,7 @@ CASES = [
         "not an element",
     ),
     ("bad item id", lambda d: _item(d, "sex").update(id="Sex!"), None, "should match pattern"),
+    ("sensitive comment", lambda d: _item(d, "comment").update(sensitive=True), "comment", "never exported"),
 ]
 
 
