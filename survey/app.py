@@ -9,13 +9,14 @@ from typing import Any
 
 import anyio.to_thread
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from litestar import Litestar, MediaType, Request, Response, get
+from litestar import Litestar, MediaType, Request, Response, Router, get
 from litestar.config.allowed_hosts import AllowedHostsConfig
 from litestar.config.compression import CompressionConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect
@@ -26,7 +27,8 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from survey.api.controllers import IssuingController
+from survey.api.controllers import IssuingController, api_key_required
+from survey.api.limits import refuse_deep_json
 from survey.api.read import ReadController
 from survey.auth.csrf import csrf_config
 from survey.auth.guards import LoginRequired, login_url
@@ -87,7 +89,7 @@ async def _provide_db(state: State) -> AsyncIterator[Session]:
 
 
 def _wants_json(request: Request[Any, Any, Any]) -> bool:
-    return request.url.path.startswith("/api/")
+    return request.url.path.startswith(("/api/", "/schema"))
 
 
 def _problem(status: int, title: str, detail: str) -> Response[dict[str, Any]]:
@@ -189,8 +191,15 @@ def _freeze_startup_objects(app: Litestar) -> None:
         gc.freeze()
 
 
-def openapi_config() -> OpenAPIConfig:
-    """The JSON API's schema, at /schema (Swagger UI and ReDoc need a CDN, so only the JSON and YAML)."""
+def openapi_config(settings: Settings) -> OpenAPIConfig:
+    """The JSON API's schema at /schema (the JSON; also /schema/openapi.json and /schema/openapi.yaml).
+
+    No documentation page: Swagger UI, ReDoc and the others load their scripts from third-party CDNs, which
+    the staff origin never serves. In production the schema is given to API key holders only (401 without a
+    valid key): it is for the one-stop systems and BI tools that hold one, not for every visitor.
+    """
+    guarded = settings.environment == "production"
+    router = Router(path="/schema", route_handlers=[], guards=[api_key_required]) if guarded else None
     return OpenAPIConfig(
         title="SIPAS platform API",
         version="1.0.0",
@@ -201,8 +210,9 @@ def openapi_config() -> OpenAPIConfig:
                 "apiKey": SecurityScheme(type="http", scheme="bearer", description="an API key from 'sipas apikey'")
             }
         ),
-        render_plugins=[],
+        render_plugins=[JsonRenderPlugin(path=["/", "/openapi.json"]), YamlRenderPlugin()],
         path="/schema",
+        openapi_router=router,
     )
 
 
@@ -293,8 +303,9 @@ def create_app(
             DBAPIError: _on_database_error,
             Exception: _on_unexpected,
         },
-        openapi_config=openapi_config(),
+        openapi_config=openapi_config(settings),
         before_send=[_baseline_headers],
+        before_request=refuse_deep_json,
         request_max_body_size=256 * 1024,
         on_startup=[start_refresher, _freeze_startup_objects],
         on_shutdown=[stop_refresher, _dispose],
