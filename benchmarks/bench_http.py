@@ -249,6 +249,7 @@ def server_env(url: str, secret: str, port: int, extra: list[str] | None = None)
         SIPAS_DATABASE_URL=url,
         SIPAS_SECRET_KEY=secret,
         SIPAS_BASE_URL=f"http://127.0.0.1:{port}",
+        SIPAS_ALLOWED_HOSTS=json.dumps([f"127.0.0.1:{port}", "127.0.0.1"]),  # production refuses "*"
     )
     for pair in extra or []:
         name, _, value = pair.partition("=")
@@ -574,7 +575,7 @@ def bench_backend(backend: str, args: argparse.Namespace) -> BackendResult:
     print(f"\n== {backend}: preparing the database", flush=True)
     url = fresh_database(backend, args.postgres)
     secret = secrets.token_urlsafe(48)
-    settings = Settings(environment="production", database_url=url, secret_key=secret)
+    settings = Settings(environment="production", database_url=url, secret_key=secret, allowed_hosts=["127.0.0.1"])
     t0 = time.perf_counter()
     migrate(url)
     engine = make_engine(url)

@@ -170,17 +170,25 @@ async def readyz(state: State) -> dict[str, str]:
 
 
 _BASELINE = ((b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"))
+# Production is served over HTTPS only: browsers that have seen this never try plain HTTP for a year.
+HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
 
 
-async def _baseline_headers(message: Any, scope: Any) -> None:
-    """On every answer, errors, JSON, CSV and files included (pages add their CSP in ``survey.web``)."""
-    if message["type"] == "http.response.start":
-        # ASGI header names are lower-case bytes; Litestar's header helpers would decode every one of them
-        headers = message.setdefault("headers", [])
-        names = {name for name, _ in headers}
-        missing = [header for header in _BASELINE if header[0] not in names]
-        if missing:
-            message["headers"] = [*headers, *missing]
+def _baseline_headers(settings: Settings) -> Any:
+    """A ``before_send`` hook adding the baseline headers to every answer, errors, JSON, CSV and files included
+    (pages add their CSP in ``survey.web``); in production also HSTS."""
+    baseline = (*_BASELINE, HSTS) if settings.is_production else _BASELINE
+
+    async def add(message: Any, scope: Any) -> None:
+        if message["type"] == "http.response.start":
+            # ASGI header names are lower-case bytes; Litestar's header helpers would decode every one of them
+            headers = message.setdefault("headers", [])
+            names = {name for name, _ in headers}
+            missing = [header for header in baseline if header[0] not in names]
+            if missing:
+                message["headers"] = [*headers, *missing]
+
+    return add
 
 
 def _freeze_startup_objects(app: Litestar) -> None:
@@ -291,7 +299,10 @@ def create_app(
         ),
         template_config=TemplateConfig(engine=JinjaTemplateEngine.from_environment(templates)),
         allowed_hosts=(
-            None if settings.allowed_hosts == ["*"] else AllowedHostsConfig(allowed_hosts=settings.allowed_hosts)
+            None
+            if settings.allowed_hosts == ["*"]
+            # a load balancer's health check names the machine, not the platform
+            else AllowedHostsConfig(allowed_hosts=settings.allowed_hosts, exclude=["^/healthz$", "^/readyz$"])
         ),
         exception_handlers={
             SipasError: _on_sipas_error,
@@ -304,7 +315,7 @@ def create_app(
             Exception: _on_unexpected,
         },
         openapi_config=openapi_config(settings),
-        before_send=[_baseline_headers],
+        before_send=[_baseline_headers(settings)],
         before_request=refuse_deep_json,
         request_max_body_size=256 * 1024,
         on_startup=[start_refresher, _freeze_startup_objects],

@@ -24,6 +24,7 @@ from survey.auth.sessions import COOKIE_NAME, FINGERPRINT, STORE_NAME, USER_ID
 from survey.db.models import Role, Unit, User
 from survey.errors import ForbiddenError, NotFoundError, UnauthorizedError
 from survey.i18n import N_
+from survey.settings import Settings
 
 PRINCIPAL = "sipas_principal"
 LOGIN_PATH = "/login"
@@ -53,7 +54,8 @@ async def current_principal(connection: ASGIConnection[Any, Any, Any, Any]) -> P
         principal = await anyio.to_thread.run_sync(_load, engine, session.get(USER_ID), session.get(FINGERPRINT))
         if principal is None:  # the account is gone, switched off, or has a new password: end the session
             connection.clear_session()
-            if session_id := connection.cookies.get(COOKIE_NAME):
+            settings: Settings = connection.app.state.settings
+            if session_id := connection.cookies.get(settings.cookie_name(COOKIE_NAME)):
                 await connection.app.stores.get(STORE_NAME).delete(session_id)
     state[PRINCIPAL] = principal
     return principal

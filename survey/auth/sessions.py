@@ -139,9 +139,11 @@ class StaffSessionConfig(ServerSideSessionConfig):
 
 def session_config(settings: Settings) -> StaffSessionConfig:
     return StaffSessionConfig(
-        key=COOKIE_NAME,
+        key=settings.cookie_name(COOKIE_NAME),  # __Host-sipas_session in production
         max_age=settings.session_max_age_minutes * 60,
-        secure=settings.environment == "production",
+        secure=settings.is_production,
+        path="/",
+        domain=None,
         httponly=True,
         samesite="lax",
         store=STORE_NAME,

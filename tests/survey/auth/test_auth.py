@@ -47,6 +47,7 @@ from tests.conftest import (
     cli_settings,
     csrf_token,
     make_account,
+    make_production_settings,
     make_settings,
     sign_in,
     signed_in,
@@ -263,7 +264,7 @@ def test_the_session_cookie_is_httponly_samesite_and_lasts_the_configured_time(
     assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Secure" not in cookie
     max_age = int(re.search(r"Max-Age=(\d+)", cookie).group(1))  # type: ignore[union-attr]
     assert settings.session_max_age_minutes * 60 - 5 <= max_age <= settings.session_max_age_minutes * 60
-    production = make_settings(settings.database_url, environment="production")
+    production = make_production_settings(settings.database_url)
     assert session_config(production).secure and csrf_config(production).cookie_secure
     assert not session_config(settings).secure
 
