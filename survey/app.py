@@ -32,6 +32,7 @@ from survey.api.limits import refuse_deep_json
 from survey.api.read import ReadController
 from survey.auth.csrf import csrf_config
 from survey.auth.guards import LoginRequired, login_url
+from survey.auth.passwords import HashingGate, configure_hashing
 from survey.auth.sessions import STORE_NAME, session_config
 from survey.auth.sessions import session_store as default_session_store
 from survey.citizen.controllers import CitizenController
@@ -252,6 +253,7 @@ def create_app(
         pool_timeout_s=settings.citizen_wait_seconds,
     )
     counters = counters if counters is not None else counters_for(settings)
+    configure_hashing(slots=settings.password_hash_concurrency, wait_s=settings.password_hash_wait_seconds)
     templates = template_environment()
 
     async def _dispose() -> None:
@@ -294,6 +296,9 @@ def create_app(
                 "engine": engine,
                 "citizen_db": BoundedDb(engine, wait_s=settings.citizen_wait_seconds),
                 "counters": counters,
+                "hashing": HashingGate(
+                    slots=settings.password_hash_concurrency, wait_s=settings.password_hash_wait_seconds
+                ),
                 "survey_pages": SurveyPages(templates),
             }
         ),

@@ -75,7 +75,22 @@ class Settings(BaseSettings):
         description="redis://host:port/db for sessions and rate-limit counters shared by several app processes; "
         "without it they are kept in files under var/ (one machine).",
     )
-    session_max_age_minutes: int = Field(default=480, ge=5, description="A staff session ends after this long.")
+    session_max_age_minutes: int = Field(
+        default=480, ge=5, description="A staff session ends this long after sign-in, however active it was."
+    )
+    session_idle_minutes: int = Field(
+        default=30, ge=1, description="A staff session unused for this long ends (checked to the minute)."
+    )
+    password_hash_concurrency: int = Field(
+        default=2,
+        ge=1,
+        description="Password hashes (64 MiB each) one app process computes at once; further sign-ins wait.",
+    )
+    password_hash_wait_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="Longest a sign-in waits for a hashing slot before it gets 'busy, try again' (503).",
+    )
     login_max_failures: int = Field(
         default=5, ge=1, description="Failed sign-ins of one username, within the lockout period, that lock it."
     )

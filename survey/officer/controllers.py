@@ -8,11 +8,12 @@ Every route under ``/staff`` is guarded by ``staff_required`` (anonymous visitor
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any
+import math
+from functools import partial
+from typing import Annotated, Any, TypeVar
 from urllib.parse import quote
 
-import anyio
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery
@@ -22,10 +23,17 @@ from sqlalchemy.orm import Session
 
 from survey.auth.guards import current_principal, principal_of, role_required, safe_next, staff_required
 from survey.auth.pages import staff_page
-from survey.auth.passwords import MIN_LENGTH, POLICY, WeakPassword
+from survey.auth.passwords import MIN_LENGTH, POLICY, HashingBusy, HashingGate, WeakPassword
 from survey.auth.services import USERNAME_RE, Principal, UsernameTaken
 from survey.auth.sessions import begin_session, end_session
-from survey.auth.throttle import LoginThrottle
+from survey.auth.throttle import (
+    DEVICE_COOKIE,
+    Attempt,
+    LoginThrottle,
+    device_cookie,
+    device_id,
+    new_device_cookie,
+)
 from survey.db.models import Role
 from survey.i18n import N_
 from survey.limits import clients
@@ -39,9 +47,11 @@ Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED
 Db = NamedDependency[Session]
 Me = NamedDependency[Principal]
 AnyRequest = Request[Any, Any, Any]
+R = TypeVar("R", bound=Response[Any])
 
 WRONG_CREDENTIALS = N_("The username or the password is not right.")
-LOCKED = N_("Too many failed sign-in attempts. For your security, sign-in is locked: try again in {minutes} min.")
+WAIT_SECONDS = N_("Too many failed sign-in attempts. For your security, wait {seconds} seconds before you try again.")
+WAIT_MINUTES = N_("Too many failed sign-in attempts. For your security, wait {minutes} min before you try again.")
 
 
 def _settings(request: AnyRequest) -> Settings:
@@ -53,6 +63,31 @@ def _me(request: AnyRequest) -> Principal:
     return principal_of(request)
 
 
+def wait_error(field: str, seconds: int) -> FormError:
+    """The error saying how long to wait before the next attempt (in minutes from two minutes on)."""
+    if seconds < 120:
+        return FormError(field, WAIT_SECONDS, {"seconds": seconds})
+    return FormError(field, WAIT_MINUTES, {"minutes": math.ceil(seconds / 60)})
+
+
+def attempt_of(request: AnyRequest, username: str) -> Attempt:
+    """A sign-in (or password) attempt: the name, the client address as counted, the signed device, if any."""
+    settings = _settings(request)
+    return Attempt(
+        username=username,
+        address=clients.scope_address(request.scope, tuple(settings.trusted_proxies)),
+        device=device_id(settings.secret_key, request.cookies.get(settings.cookie_name(DEVICE_COOKIE))),
+    )
+
+
+def keep_device_cookie(request: AnyRequest, response: R) -> R:
+    """Give the browser a signed staff device cookie if it has no valid one (see ``survey.auth.throttle``)."""
+    settings = _settings(request)
+    if device_id(settings.secret_key, request.cookies.get(settings.cookie_name(DEVICE_COOKIE))) is None:
+        response.set_cookie(device_cookie(settings, new_device_cookie(settings.secret_key)))
+    return response
+
+
 def _login_page(
     request: AnyRequest,
     *,
@@ -62,13 +97,15 @@ def _login_page(
     notice: str | None = None,
     status_code: int = 200,
 ) -> Template:
-    return staff_page(
+    page = staff_page(
         request,
         "officer/login.html",
         me=None,
         status_code=status_code,
         context={"next_path": next_path, "username": username, "errors": errors or [], "notice": notice},
     )
+    keep_device_cookie(request, page)
+    return page
 
 
 class AuthController(Controller):
@@ -89,29 +126,34 @@ class AuthController(Controller):
         next_path = safe_next(form.next)
         if errors:
             return _login_page(request, next_path=next_path, username=form.username, errors=errors, status_code=400)
-        settings = _settings(request)
-        throttle = LoginThrottle.from_settings(request.app.state.counters, settings)
-        address = clients.scope_address(request.scope, tuple(settings.trusted_proxies))
-        minutes = await throttle.locked_for(username=form.username, address=address)
-        if minutes is None:
+        throttle = LoginThrottle.from_settings(request.app.state.counters, _settings(request))
+        attempt = attempt_of(request, form.username)
+        wait = await throttle.wait_for(attempt)
+        if wait is None:
             engine: Engine = request.app.state.engine
-            user = await anyio.to_thread.run_sync(
-                lambda: services.sign_in(engine, username=form.username, password=form.password)
-            )
+            gate: HashingGate = request.app.state.hashing
+            try:
+                user = await gate.run(partial(services.sign_in, engine, username=form.username, password=form.password))
+            except HashingBusy as exc:
+                busy = FormError("username", exc.message)
+                return _login_page(request, next_path=next_path, username=form.username, errors=[busy], status_code=503)
             if user is not None:
-                await throttle.succeeded(username=form.username)
+                await throttle.succeeded(attempt)
                 begin_session(request, user)
-                log.info("sign-in: %s from %s", user.username, address)
-                return Redirect(next_path, status_code=303)
-            log.warning("failed sign-in for %r from %s", form.username, address)
-            minutes = await throttle.failed(username=form.username, address=address)
-            if minutes is None:
+                log.info("sign-in: %s from %s", user.username, attempt.address)
+                return keep_device_cookie(request, Redirect(next_path, status_code=303))
+            log.warning("failed sign-in for %r from %s", form.username, attempt.address)
+            wait = await throttle.failed(attempt)
+            if wait is None:
                 problem = FormError("username", WRONG_CREDENTIALS)
                 return _login_page(
                     request, next_path=next_path, username=form.username, errors=[problem], status_code=400
                 )
-        locked = FormError("username", LOCKED, {"minutes": minutes})
-        return _login_page(request, next_path=next_path, username=form.username, errors=[locked], status_code=429)
+        page = _login_page(
+            request, next_path=next_path, username=form.username, errors=[wait_error("username", wait)], status_code=429
+        )
+        page.headers["Retry-After"] = str(wait)
+        return page
 
     @post("/logout")
     async def logout(self, request: AnyRequest) -> Redirect:
