@@ -46,6 +46,7 @@ from survey.integrity.controllers import FlagsController
 from survey.leader.board import start_refresher, stop_refresher
 from survey.leader.controllers import MicrodataController, ResultsController
 from survey.limits import Counters, counters_for
+from survey.officer.account.controllers import AccountController
 from survey.officer.apikeys.controllers import ApiKeysController
 from survey.officer.controllers import AuthController, StaffController, UsersController
 from survey.officer.designer.controllers import DesignerController
@@ -269,6 +270,7 @@ def create_app(
             AuthController,
             StaffController,
             UsersController,
+            AccountController,
             ResultsController,
             MicrodataController,
             DesignerController,

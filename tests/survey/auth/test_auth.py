@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import secrets
@@ -631,7 +632,10 @@ def test_sessions_live_in_files_beside_the_embedded_database(tmp_path: Path) -> 
         with staff_client(settings, engine, store) as c:
             signed_in(c, account)
             assert c.get("/staff").status_code == 200
-        assert len(list((tmp_path / "db" / "sessions").iterdir())) == 1
+            session_id = c.cookies.get(COOKIE_NAME) or ""
+        # two files: the session, and the account's list of sessions (file names are digests of the keys)
+        names = {p.name for p in (tmp_path / "db" / "sessions").iterdir()}
+        assert names == {hashlib.blake2s(k.encode()).hexdigest() for k in (session_id, f"user-sessions:{account.id}")}
     finally:
         engine.dispose()
 
@@ -659,11 +663,14 @@ def test_sessions_and_counters_live_in_redis_when_configured(
             session_id = c.cookies.get(COOKIE_NAME)
             key = f"{namespace}:{session_id}"
             assert direct.exists(key)
-            assert (
-                settings.session_max_age_minutes * 60 - 10 <= direct.ttl(key) <= settings.session_max_age_minutes * 60
-            )
+            # The entry outlives its idle timeout by at most the minute "last used" is kept to.
+            idle_s = settings.session_idle_minutes * 60
+            assert idle_s + 60 - 10 <= direct.ttl(key) <= idle_s + 60 < settings.session_max_age_minutes * 60
+            listed = f"{namespace}:user-sessions:{staff_world.admin.id}"
+            assert direct.exists(listed) and session_id in json.loads(direct.get(listed) or b"{}")
             assert c.post("/logout", data={"_csrf_token": csrf_token(c.get("/staff").text)}).status_code == 200
             assert not direct.exists(key)
+            assert session_id not in json.loads(direct.get(listed) or b"{}")
     finally:
         for k in direct.scan_iter(f"{namespace}:*"):
             direct.delete(k)

@@ -1,0 +1,172 @@
+"""The account page (``/staff/account``): one's sessions, ending them, changing one's password. Every role.
+
+Changing the password asks for the current one (its failures count in the sign-in back-off, so a borrowed
+session cannot be used to guess it), ends every other session of the account and renews this one.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from functools import partial
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency, Provide
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+from litestar.response import Redirect, Template
+from litestar.stores.base import Store
+from sqlalchemy import Engine
+
+from survey.auth.guards import principal_of, staff_required
+from survey.auth.pages import staff_page
+from survey.auth.passwords import MIN_LENGTH, POLICY, HashingBusy, HashingGate, WeakPassword
+from survey.auth.services import Principal, WrongPassword
+from survey.auth.session_index import end_sessions, list_sessions
+from survey.auth.sessions import STORE_NAME, begin_session, current_session_id
+from survey.auth.throttle import LoginThrottle
+from survey.i18n import N_
+from survey.officer.account import services
+from survey.officer.account.forms import PasswordChange, parse_password_change, posted_refs
+from survey.officer.controllers import attempt_of, wait_error
+from survey.officer.forms import FormError
+from survey.settings import Settings
+
+log = logging.getLogger("sipas.auth")
+
+Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
+Me = NamedDependency[Principal]
+AnyRequest = Request[Any, Any, Any]
+
+NOTICES = {
+    "password": N_("Your password has been changed. Every other session of your account has ended."),
+    "ended": N_("The session has ended: that browser has to sign in again."),
+    "others": N_("Every other session of your account has ended."),
+}
+
+
+def _me(request: AnyRequest) -> Principal:
+    return principal_of(request)
+
+
+def _settings(request: AnyRequest) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _store(request: AnyRequest) -> Store:
+    return request.app.stores.get(STORE_NAME)
+
+
+def _stamp(seconds: float, settings: Settings) -> datetime:
+    return datetime.fromtimestamp(seconds, ZoneInfo(settings.timezone))
+
+
+class AccountController(Controller):
+    path = "/staff/account"
+    include_in_schema = False
+    guards = [staff_required]  # noqa: RUF012
+    dependencies = {"me": Provide(_me, sync_to_thread=False)}  # noqa: RUF012
+
+    @get("/")
+    async def index(self, request: AnyRequest, me: Me) -> Template:
+        settings = _settings(request)
+        sessions = await list_sessions(
+            _store(request),
+            me.id,
+            current_id=current_session_id(request),
+            max_age_s=settings.session_max_age_minutes * 60,
+            idle_s=settings.session_idle_minutes * 60,
+        )
+        notice = NOTICES.get(request.query_params.get("done", ""))
+        return staff_page(
+            request,
+            "officer/account/index.html",
+            me=me,
+            context={
+                "sessions": sessions,
+                "stamp": lambda seconds: _stamp(seconds, settings),
+                "notice": notice,
+                "idle_minutes": settings.session_idle_minutes,
+                "max_hours": settings.session_max_age_minutes / 60,
+            },
+        )
+
+    @post("/sessions/end")
+    async def end_one(self, request: AnyRequest, me: Me, data: Form) -> Redirect:
+        """End the sessions the form names (never this one: signing out does that)."""
+        ended = await end_sessions(
+            _store(request),
+            me.id,
+            keep=current_session_id(request),
+            refs=posted_refs(data),
+            max_age_s=_settings(request).session_max_age_minutes * 60,
+        )
+        log.info("%s ended %d of their sessions", me.username, ended)
+        return Redirect("/staff/account?done=ended", status_code=303)
+
+    @post("/sessions/end-others")
+    async def end_others(self, request: AnyRequest, me: Me) -> Redirect:
+        """Sign out everywhere else: every session of the account but this one ends."""
+        ended = await end_sessions(
+            _store(request),
+            me.id,
+            keep=current_session_id(request),
+            max_age_s=_settings(request).session_max_age_minutes * 60,
+        )
+        log.info("%s signed out everywhere else (%d sessions)", me.username, ended)
+        return Redirect("/staff/account?done=others", status_code=303)
+
+    @get("/password")
+    async def password_form(self, request: AnyRequest, me: Me) -> Template:
+        return _password_page(request, me, errors=[])
+
+    @post("/password")
+    async def change_password(self, request: AnyRequest, me: Me, data: Form) -> Template | Redirect:
+        form, errors = parse_password_change(data, username=me.username)
+        if errors:
+            return _password_page(request, me, errors=errors, status_code=400)
+        settings = _settings(request)
+        throttle = LoginThrottle.from_settings(request.app.state.counters, settings)
+        attempt = attempt_of(request, me.username)
+        wait = await throttle.wait_for(attempt)
+        if wait is not None:
+            return _password_page(request, me, errors=[wait_error("current", wait)], status_code=429)
+        try:
+            user = await _change(request, me, form)
+        except WrongPassword as exc:
+            wait = await throttle.failed(attempt)
+            problem = wait_error("current", wait) if wait else FormError("current", exc.message)
+            return _password_page(request, me, errors=[problem], status_code=429 if wait else 400)
+        except WeakPassword as exc:
+            problems = [FormError("password", p.message, p.params) for p in exc.problems]
+            return _password_page(request, me, errors=problems, status_code=400)
+        except HashingBusy as exc:
+            return _password_page(request, me, errors=[FormError("current", exc.message)], status_code=503)
+        await throttle.succeeded(attempt)
+        await end_sessions(
+            _store(request), me.id, keep=current_session_id(request), max_age_s=settings.session_max_age_minutes * 60
+        )
+        begin_session(request, user)  # this browser stays signed in, under a new id and the new fingerprint
+        log.info("%s changed their password", me.username)
+        return Redirect("/staff/account?done=password", status_code=303)
+
+
+async def _change(request: AnyRequest, me: Principal, form: PasswordChange) -> Any:
+    engine: Engine = request.app.state.engine
+    gate: HashingGate = request.app.state.hashing
+    return await gate.run(
+        partial(services.change_own_password, engine, user_id=me.id, current=form.current, new=form.password)
+    )
+
+
+def _password_page(request: AnyRequest, me: Principal, *, errors: list[FormError], status_code: int = 200) -> Template:
+    return staff_page(
+        request,
+        "officer/account/password.html",
+        me=me,
+        status_code=status_code,
+        context={"errors": errors, "policy": POLICY, "min_length": MIN_LENGTH},
+    )
