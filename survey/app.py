@@ -48,9 +48,10 @@ from survey.leader.controllers import MicrodataController, ResultsController
 from survey.limits import Counters, counters_for
 from survey.officer.account.controllers import AccountController
 from survey.officer.apikeys.controllers import ApiKeysController
-from survey.officer.controllers import AuthController, StaffController, UsersController
+from survey.officer.controllers import StaffController, UsersController
 from survey.officer.designer.controllers import DesignerController
 from survey.officer.qr.controllers import PrintController
+from survey.officer.signin.controllers import AuthController
 from survey.officer.units.controllers import FieldsController, PointsController, UnitsController
 from survey.officer.waves.controllers import WavesController
 from survey.settings import PROJECT_ROOT, Settings, get_settings

@@ -28,7 +28,29 @@ def _wrong_current_password(world: StaffWorld, engine: Engine, role: str, scope:
     return Call("POST", "/staff/account/password", data, check)
 
 
+_ADMINS_ONLY: dict[str, int | str] = {"anonymous": LOGIN, "admin": 200, "officer": 403, "leader": 403}
+_ADMINS_CHANGE: dict[str, int | str] = {"anonymous": 401, "admin": 400, "officer": 403, "leader": 403}
+
+
+def _no_second_factor(world: StaffWorld, engine: Engine, role: str, scope: str) -> Call:
+    """A code that cannot be right: refused for administrators (400), the page closed to the others."""
+
+    def check(engine: Engine, allowed: bool) -> None:
+        with Session(engine) as s:
+            user = s.get(User, world.admin.id)
+            assert user is not None and user.totp_secret is None
+
+    return Call("POST", "/staff/account/two-step", {"code": "x"}, check)
+
+
 ROUTES: dict[tuple[str, str], Route] = {
+    ("GET", "/staff/account/two-step"): Route(get("/staff/account/two-step"), _ADMINS_ONLY),
+    ("POST", "/staff/account/two-step"): Route(_no_second_factor, _ADMINS_CHANGE, notes="a code from the app"),
+    ("POST", "/staff/account/two-step/off"): Route(
+        lambda world, engine, role, scope: Call("POST", "/staff/account/two-step/off", {"code": "000000"}),
+        _ADMINS_CHANGE,
+        notes="needs a current code",
+    ),
     ("GET", "/staff/account"): Route(get("/staff/account"), _EVERYONE, notes="one's own sessions only"),
     ("GET", "/staff/account/password"): Route(get("/staff/account/password"), _EVERYONE),
     ("POST", "/staff/account/password"): Route(

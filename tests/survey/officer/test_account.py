@@ -367,6 +367,10 @@ def test_every_account_page_string_has_a_vietnamese_translation() -> None:
     sources = [
         *(("python", p) for p in sorted((root / "survey" / "officer" / "account").glob("*.py"))),
         ("python", root / "survey" / "auth" / "session_index.py"),
+        ("python", root / "survey" / "auth" / "second_factor.py"),
+        ("python", root / "survey" / "auth" / "passwords.py"),
+        *(("python", p) for p in sorted((root / "survey" / "officer" / "signin").glob("*.py"))),
+        ("jinja2", root / "templates" / "officer" / "login_code.html"),
         *(("jinja2", p) for p in sorted((root / "templates" / "officer" / "account").glob("*.html"))),
         ("jinja2", root / "templates" / "layouts" / "_staff.html"),
     ]
