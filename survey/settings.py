@@ -92,13 +92,21 @@ class Settings(BaseSettings):
         description="Longest a sign-in waits for a hashing slot before it gets 'busy, try again' (503).",
     )
     login_max_failures: int = Field(
-        default=5, ge=1, description="Failed sign-ins of one username, within the lockout period, that lock it."
+        default=5,
+        ge=1,
+        description="Failed sign-ins without delay per username from unknown devices, per device, and per username "
+        "on a known device; each further failure doubles the wait before the next attempt (2, 4, 8 s...).",
     )
     login_max_failures_per_address: int = Field(
-        default=20, ge=1, description="Failed sign-ins from one client address (an office may share one) that lock it."
+        default=20,
+        ge=1,
+        description="Failed sign-ins without delay from one client address (an office may share one), then the same "
+        "doubling wait for attempts from unknown devices there.",
     )
     login_lockout_minutes: int = Field(
-        default=15, ge=1, description="Failures are counted over this long, and a lock lasts this long."
+        default=15,
+        ge=1,
+        description="The longest wait between attempts, and how long failures are remembered after the last one.",
     )
     public_rate_limit_per_minute: int = Field(
         default=60,
