@@ -255,7 +255,7 @@ def prepare(name: str, args: argparse.Namespace) -> tuple[str, Settings, dict[st
     """A fresh database with the demo province, the lines of the page runs, and the submissions of every run."""
     url = data.fresh_database(name, args.postgres, WORK_DIR)
     secret = secrets.token_urlsafe(48)
-    settings = Settings(environment="production", database_url=url, secret_key=secret)
+    settings = Settings(environment="production", database_url=url, secret_key=secret, allowed_hosts=[HOST])
     t0 = time.perf_counter()
     migrate(url)
     engine = make_engine(url)

@@ -21,13 +21,12 @@ from sqlmodel import col
 from seed_data import province
 from survey.citizen import services
 from survey.db.audited import issue_receipt_codes
-from tests.factories import flush_answers
 from survey.db.models import ProcedureField, ReceiptCode, Response, ServicePoint, Unit
 from survey.errors import NotFoundError
 from survey.questionnaires.spec import Spec
 from survey.receipts import codes
 from survey.settings import Settings
-from tests.factories import full_answers
+from tests.factories import flush_answers, full_answers
 
 PG_DATABASE = "sipas_bench_http"
 # Where the bench's receipt codes are issued: a department, a district and a commune, as in the demo's links.

@@ -9,13 +9,14 @@ from typing import Any
 
 import anyio.to_thread
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from litestar import Litestar, MediaType, Request, Response, get
+from litestar import Litestar, MediaType, Request, Response, Router, get
 from litestar.config.allowed_hosts import AllowedHostsConfig
 from litestar.config.compression import CompressionConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect
@@ -26,10 +27,12 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from survey.api.controllers import IssuingController
+from survey.api.controllers import IssuingController, api_key_required
+from survey.api.limits import refuse_deep_json
 from survey.api.read import ReadController
 from survey.auth.csrf import csrf_config
 from survey.auth.guards import LoginRequired, login_url
+from survey.auth.passwords import HashingGate, configure_hashing
 from survey.auth.sessions import STORE_NAME, session_config
 from survey.auth.sessions import session_store as default_session_store
 from survey.citizen.controllers import CitizenController
@@ -44,10 +47,12 @@ from survey.integrity.controllers import FlagsController
 from survey.leader.board import start_refresher, stop_refresher
 from survey.leader.controllers import MicrodataController, ResultsController
 from survey.limits import Counters, counters_for
+from survey.officer.account.controllers import AccountController
 from survey.officer.apikeys.controllers import ApiKeysController
-from survey.officer.controllers import AuthController, StaffController, UsersController
+from survey.officer.controllers import StaffController, UsersController
 from survey.officer.designer.controllers import DesignerController
 from survey.officer.qr.controllers import PrintController
+from survey.officer.signin.controllers import AuthController
 from survey.officer.units.controllers import FieldsController, PointsController, UnitsController
 from survey.officer.waves.controllers import WavesController
 from survey.settings import PROJECT_ROOT, Settings, get_settings
@@ -88,7 +93,7 @@ async def _provide_db(state: State) -> AsyncIterator[Session]:
 
 
 def _wants_json(request: Request[Any, Any, Any]) -> bool:
-    return request.url.path.startswith("/api/")
+    return request.url.path.startswith(("/api/", "/schema"))
 
 
 def _problem(status: int, title: str, detail: str) -> Response[dict[str, Any]]:
@@ -169,17 +174,25 @@ async def readyz(state: State) -> dict[str, str]:
 
 
 _BASELINE = ((b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"))
+# Production is served over HTTPS only: browsers that have seen this never try plain HTTP for a year.
+HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
 
 
-async def _baseline_headers(message: Any, scope: Any) -> None:
-    """On every answer, errors, JSON, CSV and files included (pages add their CSP in ``survey.web``)."""
-    if message["type"] == "http.response.start":
-        # ASGI header names are lower-case bytes; Litestar's header helpers would decode every one of them
-        headers = message.setdefault("headers", [])
-        names = {name for name, _ in headers}
-        missing = [header for header in _BASELINE if header[0] not in names]
-        if missing:
-            message["headers"] = [*headers, *missing]
+def _baseline_headers(settings: Settings) -> Any:
+    """A ``before_send`` hook adding the baseline headers to every answer, errors, JSON, CSV and files included
+    (pages add their CSP in ``survey.web``); in production also HSTS."""
+    baseline = (*_BASELINE, HSTS) if settings.is_production else _BASELINE
+
+    async def add(message: Any, scope: Any) -> None:
+        if message["type"] == "http.response.start":
+            # ASGI header names are lower-case bytes; Litestar's header helpers would decode every one of them
+            headers = message.setdefault("headers", [])
+            names = {name for name, _ in headers}
+            missing = [header for header in baseline if header[0] not in names]
+            if missing:
+                message["headers"] = [*headers, *missing]
+
+    return add
 
 
 def _freeze_startup_objects(app: Litestar) -> None:
@@ -190,8 +203,15 @@ def _freeze_startup_objects(app: Litestar) -> None:
         gc.freeze()
 
 
-def openapi_config() -> OpenAPIConfig:
-    """The JSON API's schema, at /schema (Swagger UI and ReDoc need a CDN, so only the JSON and YAML)."""
+def openapi_config(settings: Settings) -> OpenAPIConfig:
+    """The JSON API's schema at /schema (the JSON; also /schema/openapi.json and /schema/openapi.yaml).
+
+    No documentation page: Swagger UI, ReDoc and the others load their scripts from third-party CDNs, which
+    the staff origin never serves. In production the schema is given to API key holders only (401 without a
+    valid key): it is for the one-stop systems and BI tools that hold one, not for every visitor.
+    """
+    guarded = settings.environment == "production"
+    router = Router(path="/schema", route_handlers=[], guards=[api_key_required]) if guarded else None
     return OpenAPIConfig(
         title="SIPAS platform API",
         version="1.0.0",
@@ -202,8 +222,9 @@ def openapi_config() -> OpenAPIConfig:
                 "apiKey": SecurityScheme(type="http", scheme="bearer", description="an API key from 'sipas apikey'")
             }
         ),
-        render_plugins=[],
+        render_plugins=[JsonRenderPlugin(path=["/", "/openapi.json"]), YamlRenderPlugin()],
         path="/schema",
+        openapi_router=router,
     )
 
 
@@ -235,6 +256,7 @@ def create_app(
         pool_timeout_s=settings.citizen_wait_seconds,
     )
     counters = counters if counters is not None else counters_for(settings)
+    configure_hashing(slots=settings.password_hash_concurrency, wait_s=settings.password_hash_wait_seconds)
     templates = template_environment()
 
     async def _dispose() -> None:
@@ -250,6 +272,7 @@ def create_app(
             AuthController,
             StaffController,
             UsersController,
+            AccountController,
             ResultsController,
             MicrodataController,
             DesignerController,
@@ -277,12 +300,18 @@ def create_app(
                 "engine": engine,
                 "citizen_db": BoundedDb(engine, wait_s=settings.citizen_wait_seconds),
                 "counters": counters,
+                "hashing": HashingGate(
+                    slots=settings.password_hash_concurrency, wait_s=settings.password_hash_wait_seconds
+                ),
                 "survey_pages": SurveyPages(templates),
             }
         ),
         template_config=TemplateConfig(engine=JinjaTemplateEngine.from_environment(templates)),
         allowed_hosts=(
-            None if settings.allowed_hosts == ["*"] else AllowedHostsConfig(allowed_hosts=settings.allowed_hosts)
+            None
+            if settings.allowed_hosts == ["*"]
+            # a load balancer's health check names the machine, not the platform
+            else AllowedHostsConfig(allowed_hosts=settings.allowed_hosts, exclude=["^/healthz$", "^/readyz$"])
         ),
         exception_handlers={
             SipasError: _on_sipas_error,
@@ -294,8 +323,9 @@ def create_app(
             DBAPIError: _on_database_error,
             Exception: _on_unexpected,
         },
-        openapi_config=openapi_config(),
-        before_send=[_baseline_headers],
+        openapi_config=openapi_config(settings),
+        before_send=[_baseline_headers(settings)],
+        before_request=refuse_deep_json,
         request_max_body_size=256 * 1024,
         on_startup=[start_refresher, start_mixer, _freeze_startup_objects],
         on_shutdown=[stop_refresher, stop_mixer, _dispose],

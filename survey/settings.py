@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+import math
+from collections import Counter
 from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -13,6 +16,28 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SECRET = "dev-only-secret-change-me"  # noqa: S105 - refused outside development
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+MIN_SECRET_LENGTH = 32
+MIN_SECRET_BITS = 80  # Shannon estimate; 32 random hex digits score 94 or more, 32 times the same letter 0
+
+
+def secret_weakness(secret: str) -> str | None:
+    """Why ``secret`` is too predictable to sign sessions with, or None.
+
+    An estimate, not a proof of randomness: the Shannon entropy of its characters times its length (at least
+    ``MIN_SECRET_BITS``), no repeated block ("abcabc..."), no run of consecutive characters ("abcdef...").
+    """
+    if len(secret) < MIN_SECRET_LENGTH:
+        return f"it has {len(secret)} characters, fewer than {MIN_SECRET_LENGTH}"
+    n = len(secret)
+    bits = -sum(c / n * math.log2(c / n) for c in Counter(secret).values()) * n
+    if bits < MIN_SECRET_BITS:
+        return f"its characters carry about {bits:.0f} bits of entropy, fewer than {MIN_SECRET_BITS}"
+    if any(secret == (secret[:period] * (n // period + 1))[:n] for period in range(1, n // 2 + 1)):
+        return "it repeats a shorter block"
+    steps = sum(1 for a, b in itertools.pairwise(secret) if abs(ord(b) - ord(a)) == 1)
+    if steps > n // 2:
+        return "it is mostly a run of consecutive characters"
+    return None
 
 
 class Settings(BaseSettings):
@@ -30,7 +55,11 @@ class Settings(BaseSettings):
     )
     secret_key: str = Field(default=DEFAULT_SECRET, description="Signs form tokens and sessions.")
     base_url: str = Field(default="http://127.0.0.1:8000", description="Public address printed in QR codes.")
-    allowed_hosts: list[str] = Field(default_factory=lambda: ["*"])
+    allowed_hosts: list[str] = Field(
+        default_factory=lambda: ["*"],
+        description='Host names the app answers to (a request for another Host gets 400); "*.example.vn" allows '
+        'subdomains. Production refuses "*": name the platform\'s host names.',
+    )
     default_locale: Literal["vi", "en"] = "vi"
     timezone: str = Field(
         default="Asia/Ho_Chi_Minh", description="Wave dates and code expiry are days in this time zone."
@@ -53,15 +82,38 @@ class Settings(BaseSettings):
         description="redis://host:port/db for sessions and rate-limit counters shared by several app processes; "
         "without it they are kept in files under var/ (one machine).",
     )
-    session_max_age_minutes: int = Field(default=480, ge=5, description="A staff session ends after this long.")
+    session_max_age_minutes: int = Field(
+        default=480, ge=5, description="A staff session ends this long after sign-in, however active it was."
+    )
+    session_idle_minutes: int = Field(
+        default=30, ge=1, description="A staff session unused for this long ends (checked to the minute)."
+    )
+    password_hash_concurrency: int = Field(
+        default=2,
+        ge=1,
+        description="Password hashes (64 MiB each) one app process computes at once; further sign-ins wait.",
+    )
+    password_hash_wait_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="Longest a sign-in waits for a hashing slot before it gets 'busy, try again' (503).",
+    )
     login_max_failures: int = Field(
-        default=5, ge=1, description="Failed sign-ins of one username, within the lockout period, that lock it."
+        default=5,
+        ge=1,
+        description="Failed sign-ins without delay per username from unknown devices, per device, and per username "
+        "on a known device; each further failure doubles the wait before the next attempt (2, 4, 8 s...).",
     )
     login_max_failures_per_address: int = Field(
-        default=20, ge=1, description="Failed sign-ins from one client address (an office may share one) that lock it."
+        default=20,
+        ge=1,
+        description="Failed sign-ins without delay from one client address (an office may share one), then the same "
+        "doubling wait for attempts from unknown devices there.",
     )
     login_lockout_minutes: int = Field(
-        default=15, ge=1, description="Failures are counted over this long, and a lock lasts this long."
+        default=15,
+        ge=1,
+        description="The longest wait between attempts, and how long failures are remembered after the last one.",
     )
     public_rate_limit_per_minute: int = Field(
         default=60,
@@ -124,10 +176,30 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
-        if self.environment != "development" and (self.secret_key == DEFAULT_SECRET or len(self.secret_key) < 32):
+        if self.environment != "development" and (
+            self.secret_key == DEFAULT_SECRET or len(self.secret_key) < MIN_SECRET_LENGTH
+        ):
             raise ValueError(
-                f"SIPAS_SECRET_KEY must be set to a random value of at least 32 characters in {self.environment} "
-                "(for example: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+                f"SIPAS_SECRET_KEY must be set to a random value of at least {MIN_SECRET_LENGTH} characters in "
+                f"{self.environment} (for example: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _production_is_strict(self) -> Settings:
+        """Production refuses a guessable secret and a wildcard host list (each with the fix in the message)."""
+        if self.environment != "production":
+            return self
+        weakness = secret_weakness(self.secret_key)
+        if weakness:
+            raise ValueError(
+                f"SIPAS_SECRET_KEY is too predictable for production: {weakness}. Generate one with "
+                "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+            )
+        if not self.allowed_hosts or any(host.strip() in ("*", "") for host in self.allowed_hosts):
+            raise ValueError(
+                "SIPAS_ALLOWED_HOSTS must name the platform's host names in production, for example "
+                '\'["sipas.tayninh.gov.vn"]\' ("*" would answer requests for any Host)'
             )
         return self
 
@@ -143,6 +215,16 @@ class Settings(BaseSettings):
     def today(self) -> date:
         """Today's date where the offices are (wave periods and code expiry are such dates)."""
         return datetime.now(ZoneInfo(self.timezone)).date()
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    def cookie_name(self, name: str) -> str:
+        """``name``, with the ``__Host-`` prefix in production: the browser then accepts the cookie only over
+        HTTPS, for the whole site (``Path=/``) and for this host alone (no ``Domain``), so a sibling subdomain
+        cannot set or overwrite it."""
+        return f"__Host-{name}" if self.is_production else name
 
     @property
     def public_url(self) -> str:

@@ -63,6 +63,18 @@ def make_settings(url: str, **overrides: object) -> Settings:
     return Settings(**values)  # type: ignore[arg-type]
 
 
+def make_production_settings(url: str, **overrides: object) -> Settings:
+    """Settings a production deployment could start with: a random secret and the test client's host."""
+    values: dict[str, object] = {
+        "environment": "production",
+        "secret_key": secrets.token_urlsafe(48),
+        "allowed_hosts": ["testserver.local"],
+        "base_url": "https://testserver.local",
+    }
+    values.update(overrides)
+    return make_settings(url, **values)
+
+
 @pytest.fixture(scope="session")
 def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     path = tmp_path_factory.mktemp("db") / "sipas.db"

@@ -20,8 +20,9 @@ EXCLUDED = ["^/r/", "^/c/", "^/api/", "^/static/", "^/healthz", "^/schema"]
 def csrf_config(settings: Settings) -> CSRFConfig:
     return CSRFConfig(
         secret=settings.secret_key,
-        cookie_name=COOKIE_NAME,
-        cookie_secure=settings.environment == "production",
+        cookie_name=settings.cookie_name(COOKIE_NAME),  # __Host-sipas_csrf in production
+        cookie_secure=settings.is_production,
+        cookie_path="/",
         cookie_httponly=True,
         cookie_samesite="lax",
         header_name="x-csrftoken",

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from survey.auth.services import Principal, load_principal
-from survey.auth.sessions import COOKIE_NAME, FINGERPRINT, STORE_NAME, USER_ID
+from survey.auth.sessions import FINGERPRINT, STORE_NAME, USER_ID, current_session_id
 from survey.db.models import Role, Unit, User
 from survey.errors import ForbiddenError, NotFoundError, UnauthorizedError
 from survey.i18n import N_
@@ -53,7 +53,7 @@ async def current_principal(connection: ASGIConnection[Any, Any, Any, Any]) -> P
         principal = await anyio.to_thread.run_sync(_load, engine, session.get(USER_ID), session.get(FINGERPRINT))
         if principal is None:  # the account is gone, switched off, or has a new password: end the session
             connection.clear_session()
-            if session_id := connection.cookies.get(COOKIE_NAME):
+            if session_id := current_session_id(connection):
                 await connection.app.stores.get(STORE_NAME).delete(session_id)
     state[PRINCIPAL] = principal
     return principal

@@ -18,7 +18,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from survey.auth.passwords import check_policy, hash_password, verify_password
+from survey.auth.passwords import (
+    PolicyProblem,
+    WeakPassword,
+    check_policy,
+    hash_password,
+    normalise,
+    policy_problems,
+    verify_password,
+)
 from survey.db.audited import audit
 from survey.db.models import Role, Unit, User, pk
 from survey.errors import ConflictError, NotFoundError, SipasError
@@ -43,6 +51,16 @@ class UnknownRole(SipasError):
     def __init__(self, role: str) -> None:
         super().__init__(N_("Choose a role: administrator, officer or leader."))
         self.role = role
+
+
+class WrongPassword(SipasError):
+    """The current password given to change it is not the account's."""
+
+    def __init__(self) -> None:
+        super().__init__(N_("The current password is not right."))
+
+
+SAME_PASSWORD = N_("Choose a new password, not the current one.")
 
 
 class UsernameTaken(ConflictError):
@@ -193,6 +211,35 @@ def set_password(session: Session, *, user_id: int, password: str, actor: str, a
         actor=actor,
         user_id=actor_id,
         action="set_password",
+        entity=ENTITY,
+        entity_id=user.id,
+        before={"username": user.username},
+        after={"username": user.username, "password": "changed"},
+    )
+    return user
+
+
+def change_own_password(session: Session, *, user_id: int, current: str, new: str) -> User:
+    """An account changes its own password: the current one proves it is its owner, the new one meets the policy.
+
+    Raises :class:`WrongPassword` or :class:`WeakPassword`. Sessions carrying the old hash's fingerprint stop
+    working; the caller ends them and renews its own. Audited as the account's own change.
+    """
+    user = _get_user(session, user_id)
+    if not user.active or not verify_password(user.password_hash, current).ok:
+        raise WrongPassword()
+    problems = policy_problems(new, username=user.username)
+    if normalise(new) == normalise(current):
+        problems.append(PolicyProblem(SAME_PASSWORD))
+    if problems:
+        raise WeakPassword(problems)
+    user.password_hash = hash_password(new)
+    session.flush()
+    audit(
+        session,
+        actor=user.username,
+        user_id=user.id,
+        action="change_password",
         entity=ENTITY,
         entity_id=user.id,
         before={"username": user.username},

@@ -89,6 +89,29 @@ def user_set_password(username: str, password_stdin: bool) -> None:
     click.echo(f"new password set for {normalise_username(username)}")
 
 
+@user.command("two-step-off")
+@click.option("--username", required=True)
+def user_two_step_off(username: str) -> None:
+    """Turn an account's second factor off (a lost phone); the account enrols again from its account page."""
+    from survey.auth import second_factor
+    from survey.auth.services import normalise_username
+    from survey.db.models import User, pk
+
+    settings = load_settings()
+    engine = open_engine(settings)
+    try:
+        with Session(engine) as session:
+            account = session.scalars(select(User).where(col(User.username) == normalise_username(username))).first()
+            if account is None:
+                raise click.ClickException(f"no account named '{username}'")
+            was_on = second_factor.enabled(account)
+            second_factor.disable(session, user_id=pk(account), actor="cli", actor_id=None)
+            session.commit()
+    finally:
+        engine.dispose()
+    click.echo(f"two-step sign-in {'turned off' if was_on else 'was not on'} for {normalise_username(username)}")
+
+
 @user.command("list")
 def user_list() -> None:
     """Every staff account with its role, unit and state."""

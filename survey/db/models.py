@@ -281,6 +281,12 @@ class User(SQLModel, table=True):
     unit_id: int = Field(foreign_key="unit.id", description="the root of the subtree this user may see")
     active: bool = True
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    totp_secret: str | None = Field(
+        default=None, max_length=120, description="the second factor's secret, encrypted (survey.auth.second_factor)"
+    )
+    totp_last_step: int | None = Field(
+        default=None, sa_type=sa.BigInteger, description="time step of the last code accepted (each works once)"
+    )
 
 
 class AuditLog(SQLModel, table=True):

@@ -1,4 +1,4 @@
-"""Staff pages: sign-in and sign-out, the staff home, accounts and the audit log. Thin handlers.
+"""Staff pages: the staff home, accounts and the audit log (signing in: ``survey.officer.signin``). Thin handlers.
 
 Every route under ``/staff`` is guarded by ``staff_required`` (anonymous visitors are sent to
 ``/login?next=...``); the expected outcome of each route for each role is declared in
@@ -7,41 +7,30 @@ Every route under ``/staff`` is guarded by ``staff_required`` (anonymous visitor
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated, Any
 from urllib.parse import quote
 
-import anyio
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
-from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from survey.auth.guards import current_principal, principal_of, role_required, safe_next, staff_required
+from survey.auth.guards import principal_of, role_required, staff_required
 from survey.auth.pages import staff_page
 from survey.auth.passwords import MIN_LENGTH, POLICY, WeakPassword
 from survey.auth.services import USERNAME_RE, Principal, UsernameTaken
-from survey.auth.sessions import begin_session, end_session
-from survey.auth.throttle import LoginThrottle
 from survey.db.models import Role
 from survey.i18n import N_
-from survey.limits import clients
 from survey.officer import services
-from survey.officer.forms import FormError, NewUserForm, parse_login, parse_new_user, role_field
+from survey.officer.forms import FormError, NewUserForm, parse_new_user, role_field
 from survey.settings import Settings
-
-log = logging.getLogger("sipas.auth")
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 Db = NamedDependency[Session]
 Me = NamedDependency[Principal]
 AnyRequest = Request[Any, Any, Any]
-
-WRONG_CREDENTIALS = N_("The username or the password is not right.")
-LOCKED = N_("Too many failed sign-in attempts. For your security, sign-in is locked: try again in {minutes} min.")
 
 
 def _settings(request: AnyRequest) -> Settings:
@@ -51,72 +40,6 @@ def _settings(request: AnyRequest) -> Settings:
 
 def _me(request: AnyRequest) -> Principal:
     return principal_of(request)
-
-
-def _login_page(
-    request: AnyRequest,
-    *,
-    next_path: str,
-    username: str = "",
-    errors: list[FormError] | None = None,
-    notice: str | None = None,
-    status_code: int = 200,
-) -> Template:
-    return staff_page(
-        request,
-        "officer/login.html",
-        me=None,
-        status_code=status_code,
-        context={"next_path": next_path, "username": username, "errors": errors or [], "notice": notice},
-    )
-
-
-class AuthController(Controller):
-    path = "/"
-    include_in_schema = False
-
-    @get("/login")
-    async def login_page(self, request: AnyRequest) -> Template | Redirect:
-        next_path = safe_next(request.query_params.get("next"))
-        if await current_principal(request) is not None:
-            return Redirect(next_path, status_code=303)
-        notice = N_("You have signed out.") if request.query_params.get("signed_out") else None
-        return _login_page(request, next_path=next_path, notice=notice)
-
-    @post("/login")
-    async def login(self, request: AnyRequest, data: Form) -> Template | Redirect:
-        form, errors = parse_login(data)
-        next_path = safe_next(form.next)
-        if errors:
-            return _login_page(request, next_path=next_path, username=form.username, errors=errors, status_code=400)
-        settings = _settings(request)
-        throttle = LoginThrottle.from_settings(request.app.state.counters, settings)
-        address = clients.scope_address(request.scope, tuple(settings.trusted_proxies))
-        minutes = await throttle.locked_for(username=form.username, address=address)
-        if minutes is None:
-            engine: Engine = request.app.state.engine
-            user = await anyio.to_thread.run_sync(
-                lambda: services.sign_in(engine, username=form.username, password=form.password)
-            )
-            if user is not None:
-                await throttle.succeeded(username=form.username)
-                begin_session(request, user)
-                log.info("sign-in: %s from %s", user.username, address)
-                return Redirect(next_path, status_code=303)
-            log.warning("failed sign-in for %r from %s", form.username, address)
-            minutes = await throttle.failed(username=form.username, address=address)
-            if minutes is None:
-                problem = FormError("username", WRONG_CREDENTIALS)
-                return _login_page(
-                    request, next_path=next_path, username=form.username, errors=[problem], status_code=400
-                )
-        locked = FormError("username", LOCKED, {"minutes": minutes})
-        return _login_page(request, next_path=next_path, username=form.username, errors=[locked], status_code=429)
-
-    @post("/logout")
-    async def logout(self, request: AnyRequest) -> Redirect:
-        end_session(request)
-        return Redirect("/login?signed_out=1", status_code=303)
 
 
 class StaffController(Controller):

@@ -24,6 +24,7 @@ from sqlalchemy import Engine, String, and_, cast, func, or_, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from survey.auth import second_factor
 from survey.auth import services as accounts
 from survey.auth.guards import ensure_in_scope
 from survey.auth.services import Principal
@@ -43,6 +44,19 @@ def sign_in(engine: Engine, *, username: str, password: str) -> User | None:
     """The account for these credentials (committing a refreshed hash if Argon2's parameters changed)."""
     with Session(engine, expire_on_commit=False) as session:
         user = accounts.authenticate(session, username=username, password=password)
+        session.commit()
+        return user
+
+
+def confirm_second_factor(engine: Engine, *, user_id: int, fingerprint: str, code: str, key: str) -> User | None:
+    """The account whose password was checked a moment ago, once its one-time code is right (the code's step is
+    stored, so it cannot be used again). None if the account changed meanwhile (switched off, new password);
+    :class:`survey.auth.second_factor.WrongCode` for a wrong code."""
+    with Session(engine, expire_on_commit=False) as session:
+        user = session.get(User, user_id)
+        if user is None or not user.active or accounts.session_fingerprint(user.password_hash) != fingerprint:
+            return None
+        second_factor.check_code(session, user_id=user_id, code=code, key=key)
         session.commit()
         return user
 

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from pydantic import ValidationError
 
 from survey.cli import main
-from survey.settings import DEFAULT_SECRET, Settings, get_settings
+from survey.settings import DEFAULT_SECRET, Settings, get_settings, secret_weakness
 
 
 @pytest.fixture(autouse=True)
@@ -50,12 +50,48 @@ def test_short_secret_is_refused_in_production(secret: str) -> None:
         Settings(environment="production", secret_key=secret)
 
 
-@pytest.mark.parametrize("secret", [secrets.token_urlsafe(48), secrets.token_hex(32), "y" * 32])
+@pytest.mark.parametrize("secret", [secrets.token_urlsafe(48), secrets.token_hex(32), secrets.token_hex(16)])
 def test_long_random_secret_is_accepted(secret: str) -> None:
     for environment in ("test", "production"):
-        s = Settings(environment=environment, secret_key=secret)
+        s = Settings(environment=environment, secret_key=secret, allowed_hosts=["sipas.example.gov.vn"])
         assert s.secret_key == secret
         assert s.environment == environment
+
+
+@pytest.mark.parametrize(
+    ("secret", "reason"),
+    [
+        ("a" * 32, "0 bits of entropy"),
+        ("y" * 64, "0 bits of entropy"),
+        ("test-secret-" + "x" * 40, "bits of entropy"),
+        ("abc" * 12, "bits of entropy"),
+        ("0123456789" * 4, "repeats a shorter block"),
+        ("Tr0ub4dor&3" * 3, "repeats a shorter block"),
+        ("abcdefghijklmnopqrstuvwxyz0123456789", "consecutive characters"),
+    ],
+)
+def test_a_predictable_secret_is_refused_in_production(secret: str, reason: str) -> None:
+    assert len(secret) >= 32
+    with pytest.raises(ValidationError, match="SIPAS_SECRET_KEY is too predictable") as info:
+        Settings(environment="production", secret_key=secret, allowed_hosts=["sipas.example.gov.vn"])
+    assert reason in str(info.value)
+    assert secret_weakness(secret) is not None
+    assert Settings(environment="test", secret_key=secret).secret_key == secret  # tests may use a fixed one
+
+
+@pytest.mark.parametrize("hosts", [["*"], [], ["sipas.example.gov.vn", "*"], [" "]])
+def test_production_refuses_a_wildcard_host_list(hosts: list[str]) -> None:
+    with pytest.raises(ValidationError, match="SIPAS_ALLOWED_HOSTS must name the platform's host names"):
+        Settings(environment="production", secret_key=secrets.token_urlsafe(48), allowed_hosts=hosts)
+    assert Settings(environment="test", secret_key=secrets.token_urlsafe(48), allowed_hosts=hosts)
+
+
+def test_production_accepts_named_hosts_and_subdomain_wildcards() -> None:
+    hosts = ["sipas.tayninh.gov.vn", "*.sipas.gov.vn"]
+    s = Settings(environment="production", secret_key=secrets.token_urlsafe(48), allowed_hosts=hosts)
+    assert s.allowed_hosts == hosts and s.is_production
+    assert s.cookie_name("sipas_session") == "__Host-sipas_session"
+    assert Settings(environment="test", secret_key=secrets.token_urlsafe(48)).cookie_name("x") == "x"
 
 
 def test_settings_read_sipas_environment_variables(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -138,6 +174,7 @@ def test_db_upgrade_with_a_good_secret_migrates(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setenv("SIPAS_ENVIRONMENT", "production")
     monkeypatch.setenv("SIPAS_DATABASE_URL", f"sqlite:///{db_file}")
     monkeypatch.setenv("SIPAS_SECRET_KEY", secrets.token_urlsafe(48))
+    monkeypatch.setenv("SIPAS_ALLOWED_HOSTS", '["sipas.example.gov.vn"]')
     result = CliRunner().invoke(main, ["db", "upgrade"])
     assert result.exit_code == 0, result.output
     assert "is up to date" in result.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import secrets
@@ -47,6 +48,7 @@ from tests.conftest import (
     cli_settings,
     csrf_token,
     make_account,
+    make_production_settings,
     make_settings,
     sign_in,
     signed_in,
@@ -181,22 +183,35 @@ def test_empty_fields_are_each_named_and_linked(staff: TestClient) -> None:
     assert 'aria-invalid="true"' in response.text
 
 
-def test_five_failures_lock_the_username_even_for_the_right_password(
-    staff: TestClient, staff_world: StaffWorld, engine: Engine, memory_counters: MemoryCounters
+class FrozenClock:
+    """A clock for ``MemoryCounters`` that moves only when told: a back-off never runs out mid-test."""
+
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_five_failures_make_a_stranger_wait_even_with_the_right_password(
+    settings: Settings, engine: Engine, staff_world: StaffWorld
 ) -> None:
+    counters = MemoryCounters(clock=FrozenClock())
     account = make_account(engine, "leader", staff_world.district_id)
-    statuses = [sign_in(staff, account, password=f"wrong password {i}").status_code for i in range(5)]
-    assert statuses == [400, 400, 400, 400, 429]
-    locked = sign_in(staff, account)  # the right password
-    assert locked.status_code == 429
-    assert "Đăng nhập sai quá nhiều lần" in locked.text and "15 phút" in locked.text
-    assert COOKIE_NAME not in staff.cookies
-    key = next(k for k in memory_counters._values if k.startswith(f"{PREFIX}:user:"))
-    assert account.username not in key  # a MAC of the name, never the name
-    found = staff.blocking_portal.call(memory_counters.peek, key)
-    assert found is not None and found.count == 5 and 14 * 60 < found.expires_in <= 15 * 60
-    # Another account from the same address is not locked (the address limit is higher).
-    assert sign_in(staff, staff_world.leader).status_code == 303
+    with staff_client(settings, engine, counters=counters) as c:
+        statuses = [sign_in(c, account, password=f"wrong password {i}").status_code for i in range(5)]
+        assert statuses == [400, 400, 400, 400, 429]
+        waiting = sign_in(c, account)  # the right password
+        assert waiting.status_code == 429 and waiting.headers["retry-after"] == "2"
+        assert "Đăng nhập sai quá nhiều lần" in waiting.text and "đợi 2 giây" in waiting.text
+        assert COOKIE_NAME not in c.cookies
+        key = next(k for k in counters._values if k.startswith(f"{PREFIX}:user:"))
+        assert account.username not in key  # a MAC of the name, never the name
+        found = c.blocking_portal.call(counters.peek, key)
+        assert found is not None and found.count == 5 and found.expires_in == 15 * 60
+    # Another account from the same address, in another browser, does not wait (the address limit is higher).
+    with staff_client(settings, engine, counters=counters) as other:
+        assert sign_in(other, staff_world.leader).status_code == 303
 
 
 def test_a_successful_sign_in_clears_the_count(staff: TestClient, staff_world: StaffWorld, engine: Engine) -> None:
@@ -210,14 +225,15 @@ def test_a_successful_sign_in_clears_the_count(staff: TestClient, staff_world: S
     assert sign_in(staff, account).status_code == 303
 
 
-def test_failures_from_one_address_lock_it_for_every_username(
+def test_failures_from_one_address_slow_it_down_for_every_username(
     db_url: str, engine: Engine, staff_world: StaffWorld
 ) -> None:
     settings = make_settings(db_url, login_max_failures_per_address=3)
-    with staff_client(settings, engine) as c:
-        statuses = [
-            sign_in(c, f"nobody{i}x{secrets.token_hex(3)}", "some wrong password").status_code for i in range(3)
-        ]
+    with staff_client(settings, engine, counters=MemoryCounters(clock=FrozenClock())) as c:
+        statuses = []
+        for i in range(3):
+            c.cookies.clear()  # a new device each time: only the address stays the same
+            statuses.append(sign_in(c, f"nobody{i}x{secrets.token_hex(3)}", "some wrong password").status_code)
         response = sign_in(c, staff_world.admin)
         english = c.post(
             "/login?lang=en",
@@ -229,7 +245,7 @@ def test_failures_from_one_address_lock_it_for_every_username(
         )
     assert statuses == [400, 400, 429]
     assert response.status_code == 429 and COOKIE_NAME not in c.cookies
-    assert english.status_code == 429 and "sign-in is locked: try again in 15 min." in english.text
+    assert english.status_code == 429 and "For your security, wait 2 seconds before you try again." in english.text
 
 
 # --- sessions ---------------------------------------------------------------------------------------------------
@@ -263,7 +279,7 @@ def test_the_session_cookie_is_httponly_samesite_and_lasts_the_configured_time(
     assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Secure" not in cookie
     max_age = int(re.search(r"Max-Age=(\d+)", cookie).group(1))  # type: ignore[union-attr]
     assert settings.session_max_age_minutes * 60 - 5 <= max_age <= settings.session_max_age_minutes * 60
-    production = make_settings(settings.database_url, environment="production")
+    production = make_production_settings(settings.database_url)
     assert session_config(production).secure and csrf_config(production).cookie_secure
     assert not session_config(settings).secure
 
@@ -616,7 +632,10 @@ def test_sessions_live_in_files_beside_the_embedded_database(tmp_path: Path) -> 
         with staff_client(settings, engine, store) as c:
             signed_in(c, account)
             assert c.get("/staff").status_code == 200
-        assert len(list((tmp_path / "db" / "sessions").iterdir())) == 1
+            session_id = c.cookies.get(COOKIE_NAME) or ""
+        # two files: the session, and the account's list of sessions (file names are digests of the keys)
+        names = {p.name for p in (tmp_path / "db" / "sessions").iterdir()}
+        assert names == {hashlib.blake2s(k.encode()).hexdigest() for k in (session_id, f"user-sessions:{account.id}")}
     finally:
         engine.dispose()
 
@@ -644,11 +663,14 @@ def test_sessions_and_counters_live_in_redis_when_configured(
             session_id = c.cookies.get(COOKIE_NAME)
             key = f"{namespace}:{session_id}"
             assert direct.exists(key)
-            assert (
-                settings.session_max_age_minutes * 60 - 10 <= direct.ttl(key) <= settings.session_max_age_minutes * 60
-            )
+            # The entry outlives its idle timeout by at most the minute "last used" is kept to.
+            idle_s = settings.session_idle_minutes * 60
+            assert idle_s + 60 - 10 <= direct.ttl(key) <= idle_s + 60 < settings.session_max_age_minutes * 60
+            listed = f"{namespace}:user-sessions:{staff_world.admin.id}"
+            assert direct.exists(listed) and session_id in json.loads(direct.get(listed) or b"{}")
             assert c.post("/logout", data={"_csrf_token": csrf_token(c.get("/staff").text)}).status_code == 200
             assert not direct.exists(key)
+            assert session_id not in json.loads(direct.get(listed) or b"{}")
     finally:
         for k in direct.scan_iter(f"{namespace}:*"):
             direct.delete(k)

@@ -85,7 +85,7 @@ def test_sub_commands_keep_their_names() -> None:
     assert names("integrity") == {"scan"}
     assert names("qr") == {"counter", "receipts"}
     assert names("questionnaire") == {"check"}
-    assert names("user") == {"create", "set-password", "list"}
+    assert names("user") == {"create", "set-password", "list", "two-step-off"}
 
 
 def test_starting_the_command_imports_no_web_or_statistics_stack() -> None:
