@@ -414,7 +414,8 @@ def report(b: Backend, args: argparse.Namespace) -> list[tuple[str, bool]]:
             f"{lat['max']:6.0f} {columns(run, args.workers)}"
         )
         goal, goal_rate = GOAL_P99_MS[route.kind], GOAL_RATE[route.kind] / 2
-        label = f"{b.name}: {route.label} at {rate:,.0f}/s: p99 {lat['p99']:.1f} ms (goal <= {goal:g} at {goal_rate:,.0f}/s)"
+        label = f"{b.name}: {route.label} at {rate:,.0f}/s: p99 {lat['p99']:.1f} ms"
+        label += f" (goal <= {goal:g} at {goal_rate:,.0f}/s)"
         if rate == goal_rate:
             goals.append((label, lat["p99"] <= goal))
         else:

@@ -58,7 +58,9 @@ def test_comments_wait_for_k_responses_that_count(engine: Engine, world: World) 
     _respond(engine, world, wave_id, ["một", "hai", "ba", "bốn"])
     _respond(engine, world, wave_id, ["gắn cờ"], flags=1)  # flagged: does not count towards k
     with Session(engine) as db:
-        info = sv.find_wave(db, code)
+        unit = db.get(Unit, world.unit_id)
+        assert unit is not None
+        info = sv.find_wave(db, code, unit_path=unit.path)
         hidden = sv.comments(db, wave=info, unit_id=world.unit_id, show_flagged=True, min_cell=5)
         assert hidden == sv.Comments([], 0, 0, hidden=True)
         assert not sv.comments(db, wave=info, unit_id=world.unit_id, show_flagged=False, min_cell=4).hidden
