@@ -224,7 +224,7 @@ def test_going_down_a_migration_keeps_the_answers_waiting_in_the_buffer(tmp_path
         world = build_world(engine)
         _code, submission = _receipt(engine, world)
         _store(engine, submission)
-        command.downgrade(alembic_config(url), "0004")
+        command.downgrade(alembic_config(url), "0005")
         with engine.connect() as conn:
             kept = conn.execute(
                 text("SELECT answers FROM response WHERE submission_key = :k"), {"k": submission.submission_key}

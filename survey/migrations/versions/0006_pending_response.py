@@ -1,7 +1,7 @@
 """pending_response: the mixing buffer between a citizen's submission and the response table
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-14
 """
 
@@ -12,8 +12,8 @@ import sqlalchemy as sa
 import survey.db.types
 from alembic import op
 
-revision: str = "0005"
-down_revision: str | None = "0004"
+revision: str = "0006"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

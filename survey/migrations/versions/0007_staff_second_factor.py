@@ -1,7 +1,7 @@
 """user_account.totp_secret and totp_last_step: an optional second factor for administrators
 
-Revision ID: 0005_totp
-Revises: 0004
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-04
 """
 
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 
 from alembic import op
 
-revision: str = "0005_totp"
-down_revision: str | None = "0004"
+revision: str = "0007"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
