@@ -52,7 +52,7 @@ import redis
 from benchmarks import citizen_data as data
 from benchmarks import machine
 from survey.db.engine import make_engine, migrate
-from survey.demo import load_demo
+from survey.demo.load import load_demo
 from survey.settings import PROJECT_ROOT, Settings
 from tests.servers import LiveServer, free_port, live_server
 
