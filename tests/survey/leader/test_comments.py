@@ -11,7 +11,7 @@ from sqlalchemy import Engine, func, insert, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from survey.db.models import Channel, Response, Unit, Wave, pk
+from survey.db.models import Channel, Response, Unit, Wave, WaveUnit, pk
 from survey.demo.load import CURRENT_WAVE, DemoSummary
 from survey.integrity.flags import HEADLINE
 from survey.leader import services as sv
@@ -54,6 +54,7 @@ def test_comments_wait_for_k_responses_that_count(engine: Engine, world: World) 
         )
         s.add(wave)
         s.flush()
+        s.add(WaveUnit(wave_id=pk(wave), unit_id=world.unit_id))  # the wave surveys the unit
         wave_id, code = pk(wave), wave.code
     _respond(engine, world, wave_id, ["một", "hai", "ba", "bốn"])
     _respond(engine, world, wave_id, ["gắn cờ"], flags=1)  # flagged: does not count towards k
