@@ -43,7 +43,8 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_scoring
 	$(MAKE) bench-http
 
-## Load test of the citizen paths with wrk (installed with apt-get if missing, as .ci/run does for chromium).
+## Load test of the citizen paths: throughput with wrk (installed with apt-get if missing, as .ci/run does for
+## chromium), latency with benchmarks/loadgen.py; needs PostgreSQL and Redis on 127.0.0.1 for its second table.
 bench-http: $(STAMP)
 	@command -v wrk >/dev/null 2>&1 || { echo "installing wrk for the load test"; apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk >/dev/null; }

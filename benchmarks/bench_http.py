@@ -1,132 +1,104 @@
-"""The citizen paths under load: wrk on loopback against the platform served with several workers.
+"""The citizen paths under load, as a phone meets them: through a reverse proxy, rate limits on, every request
+counted by the limiter.
 
-    .venv/bin/python -m benchmarks.bench_http [--backend sqlite|postgres|both] [--duration 12]
-        [--connections 32] [--workers 2] [--threads 1] [--connection-life 4] [--responses 10000]
-        [--wait-quiet 600] [--retries 2] [--set NAME=VALUE] [--postgres URL] [--keep] [--strict]
+    .venv/bin/python -m benchmarks.bench_http [--backend sqlite|postgres|both] [--duration 10] [--repeat 2]
+        [--connections 32] [--workers 2] [--responses 5000] [--wait-quiet 0] [--redis-db 14] [--strict]
 
 Needs Debian's ``wrk`` (``make bench-http`` installs it). For each backend:
 
-1. a fresh database (SQLite file var/bench/http.db, or the PostgreSQL database ``sipas_bench_http``,
-   created and dropped here) with the demo province (``load_demo``, ``--responses`` responses);
-2. a bare Litestar hello-world (``benchmarks/hello_app.py``) served by uvicorn with the same worker
-   count and settings, measured first: the scale for the platform's figures;
-3. as many fresh receipt codes as the POST test could spend at 30% of the hello-world's rate (issued
-   in bulk with ``issue_receipt_codes``), each with a form token signed with the server's secret,
-   written with a complete answer sheet as one (path, body) line per submission (a run that used
-   them up would stop and be reported invalid); 1,000 more codes for the GET test;
-4. the platform served as the README deploys it (``sipas serve --workers N``, production settings),
-   warmed up, then wrk on the survey page (GET /r/<code>, gzip accepted as by a phone) and on the
-   submission (POST /r/<code>, each request spending its own code: real, successful submissions);
-5. the database counted afterwards: every submission answered 2xx/3xx must be stored, exactly once.
+1. a fresh database with the demo province (``load_demo``, ``--responses`` responses): the SQLite file
+   ``var/bench/http.db`` (the embedded default: rate-limit counters in a SQLite file beside it), or the
+   PostgreSQL database ``sipas_bench_http`` (created and dropped here) with the counters in Redis
+   (``redis://127.0.0.1:6379/<--redis-db>``, flushed before each run);
+2. the platform served as the README deploys it, ``sipas serve --workers 2`` (``tests.servers.live_server``),
+   with production settings: a random 48-character secret, allowed hosts set, the limits at their defaults
+   (60 survey requests a minute per client address, nothing exempt, loopback the trusted proxy);
+3. four paths: the receipt survey page ``GET /r/<code>`` (gzip accepted, as a phone sends), the receipt
+   submission ``POST /r/<code>`` (each spending its own fresh code, with a complete answer sheet and a form
+   token signed with the server's secret), the counter page ``GET /c/<token>`` and the counter submission
+   ``POST /c/<token>`` (each with its own form token). The load generator plays the reverse proxy on
+   loopback: every request carries its own ``X-Forwarded-For`` address of 10.0.0.0/8, so no address reaches
+   the limit and none is spared by it; after each run the limiter's counters are counted;
+4. throughput: wrk, closed loop (``benchmarks/wrk/walk.lua``), ``--connections`` connections;
+   latency: ``benchmarks/loadgen.py``, open loop at a constant rate (1,000 pages/s, 250 submissions/s: half
+   the throughput goals; ``--page-rate``, ``--submission-rate``),
+   latency from each request's intended send time;
+5. the database counted afterwards: every submission answered 2xx/3xx stored exactly once, nothing else.
 
-``benchmarks/wrk/walk.lua`` walks through the prepared lines and prints the figures wrk's own summary
-lacks (p50/p99, answers by status, requests sent). It closes a few connections each second so that
-they come and go as phones do: wrk opens all of them at once, and one worker often accepts them all.
-
-Goals on a 2-core machine: the survey page at least 25% of the hello-world's rate, the submission
-at least 10%, no errors, no lost response. Prints the figures (docs/benchmarks.md records them);
-exits 1 on an error or a lost response, and with ``--strict`` on a missed rate goal too. The CPU
-each request cost the server is printed beside the rates, and the share of the machine that other
-work took during each run: on a shared machine, use ``--wait-quiet``.
+Each run is measured ``--repeat`` times; the best is reported with the others beside it. The CPU the server's
+processes spent per answered request (from /proc) is printed beside each figure. Exits 1 on an error, a lost
+answer or a request the limiter did not count; ``--strict`` also on a missed goal. Never a test: timing
+depends on the machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import math
 import os
-import platform
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
-from sqlalchemy import Engine, create_engine, func, select, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session
-from sqlmodel import col
+import redis
 
-from seed_data import QUESTIONNAIRE_DIR, province
-from survey.db.audited import issue_receipt_codes
+from benchmarks import citizen_data as data
+from benchmarks import machine
 from survey.db.engine import make_engine, migrate
-from survey.db.models import ProcedureField, ReceiptCode, Response, Unit, Wave
 from survey.demo.load import load_demo
-from survey.questionnaires.spec import load_file
-from survey.receipts import codes
 from survey.settings import PROJECT_ROOT, Settings
-from tests.factories import full_answers
+from tests.servers import LiveServer, free_port, live_server
 
-ROOT = PROJECT_ROOT
-WORK_DIR = ROOT / "var" / "bench"
+WORK_DIR = PROJECT_ROOT / "var" / "bench"
 LUA_SCRIPT = Path(__file__).resolve().parent / "wrk" / "walk.lua"
-PG_DATABASE = "sipas_bench_http"
-# Where the bench's codes are issued: a department, a district and a commune, as in the demo's links.
-UNITS = ("STP", "GD", "TPTN-W01")
-GET_CODES = 1_000
-GOAL_GET = 0.25
-GOAL_POST = 0.10
-DISTURBED = 0.10  # a run during which other work took more than this share of the machine is measured again
+HOST = "127.0.0.1"
+GOAL_RATE = {"page": 2000.0, "submission": 500.0}  # requests/s, closed loop
+GOAL_P99_MS = {"page": 50.0, "submission": 150.0}
+PROBE = "100.64.0.1"  # the address of the checks before the runs (outside 10/8, which the runs use)
 
 
-@dataclass
-class CpuUse:
-    """CPU seconds spent during one wrk run, by whom (from /proc): the way to read figures on a shared machine."""
+@dataclass(frozen=True)
+class Route:
+    label: str
+    kind: str  # "page" or "submission"
+    method: str
+    channel: str  # "receipt" or "counter"
 
-    elapsed: float
-    server: float  # the uvicorn supervisor and its workers
-    database: float  # PostgreSQL backends serving the bench database
-    client: float  # wrk
-    others: float  # everything else on the machine
-    per_process: list[float]  # the server's processes, busiest first
 
-    def busiest_share(self, workers: int) -> float:
-        """The busiest worker's share of the workers' CPU (1/workers when the load is spread evenly)."""
-        top = self.per_process[:workers]
-        return top[0] / sum(top) if top and sum(top) > 0 else 0.0
-
-    @property
-    def others_share(self) -> float:
-        return self.others / (self.elapsed * (os.cpu_count() or 1))
+ROUTES = (
+    Route("survey page GET /r/<code>", "page", "GET", "receipt"),
+    Route("submission POST /r/<code>", "submission", "POST", "receipt"),
+    Route("counter page GET /c/<token>", "page", "GET", "counter"),
+    Route("counter submission POST /c/<token>", "submission", "POST", "counter"),
+)
 
 
 @dataclass
 class Run:
-    """One wrk run: its figures as printed by walk.lua's done()."""
+    """One measured run of one route."""
 
-    label: str
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    socket_errors: int
+    route: Route
+    tool: str  # "wrk" or "loadgen"
+    rate: float  # answered requests/s
+    latency_ms: dict[str, float]
     statuses: dict[int, int]
+    failures: dict[str, int]  # requests without an answer, by kind (timeout: none within 10 s)
     sent: int
-    answered: int
-    sent_per_thread: list[int]
-    exhausted: bool
-    cpu: CpuUse
-    skips: list[int]  # lines each thread skipped (sent by an earlier run)
+    cpu: machine.CpuUse
+    counted: int  # keys in the limiter's store after the run
+    sessions: int | None  # PostgreSQL sessions opened during the run
+    exhausted: bool = False
 
     @property
-    def requests(self) -> int:
+    def answered(self) -> int:
         return sum(self.statuses.values())
-
-    @property
-    def server_ms(self) -> float:
-        """CPU milliseconds per answered request: app processes plus their PostgreSQL backends."""
-        return 1000 * (self.cpu.server + self.cpu.database) / max(1, self.requests)
 
     @property
     def ok(self) -> int:
@@ -134,445 +106,154 @@ class Run:
 
     @property
     def errors(self) -> int:
-        """Socket errors and timeouts plus every answer outside 2xx/3xx."""
-        return self.socket_errors + sum(n for s, n in self.statuses.items() if not 200 <= s < 400)
+        return sum(self.failures.values()) + self.answered - self.ok
+
+    def ms(self, seconds: float) -> float:
+        return 1000 * seconds / max(1, self.answered)
 
 
 @dataclass
-class Ledger:
-    """What the database says about the POST run, against what wrk saw."""
-
-    stored: int  # new response rows
-    spent: int  # codes spent during the run
-    spent_unsent: int  # bench codes spent that wrk never sent (must be 0)
-    ok: int  # submissions answered 2xx/3xx
-    unanswered: int  # sent but not answered when wrk stopped (in flight at the end)
-
-    @property
-    def lost_range(self) -> tuple[int, int]:
-        """Submissions answered 2xx/3xx without a stored row: exact when both ends agree.
-
-        Of ``stored`` rows, up to ``unanswered`` may belong to requests wrk cut off at the end, so
-        lost = ok - stored + (cut-off requests stored), somewhere in [ok - stored, ok - stored + unanswered].
-        """
-        low = max(0, self.ok - self.stored)
-        high = min(self.ok, max(0, self.ok - self.stored + self.unanswered))
-        return low, high
+class Backend:
+    name: str  # "sqlite" or "postgres"
+    label: str
+    server: LiveServer
+    database: str | None  # the PostgreSQL database whose backends' CPU is counted
+    redis_url: str | None
+    counters_file: Path | None
+    get_files: dict[str, Path]  # channel: lines file
+    posts: dict[str, list[data.PostLines]]  # channel: prepared submissions, one batch per run
+    sent: dict[str, data.Sent] = field(default_factory=dict)
+    runs: list[Run] = field(default_factory=list)
+    xff: int = 0  # the next unused client address
+    checks: list[str] = field(default_factory=list)
+    ledgers: list[data.Ledger] = field(default_factory=list)
 
 
-@dataclass
-class BackendResult:
-    backend: str
-    hellos: list[Run]  # every run; the last one is reported
-    gets: list[Run]
-    posts: list[Run]
-    ledger: Ledger
-
-    @property
-    def hello(self) -> Run:
-        return self.hellos[-1]
-
-    @property
-    def get(self) -> Run:
-        return self.gets[-1]
-
-    @property
-    def post(self) -> Run:
-        return self.posts[-1]
-
-    def rate_goals(self) -> dict[str, bool]:
-        return {
-            f"survey page >= {GOAL_GET:.0%} of hello-world": self.get.rps >= GOAL_GET * self.hello.rps,
-            f"submission >= {GOAL_POST:.0%} of hello-world": self.post.rps >= GOAL_POST * self.hello.rps,
-        }
-
-    def correctness_goals(self) -> dict[str, bool]:
-        lost_high = self.ledger.lost_range[1]
-        return {
-            "zero errors": sum(r.errors for r in (*self.hellos, *self.gets, *self.posts)) == 0,
-            "zero lost responses": lost_high == 0
-            and self.ledger.stored == self.ledger.spent
-            and self.ledger.spent_unsent == 0,
-            "enough codes for the whole submission run": not any(r.exhausted for r in self.posts),
-        }
+# --- runs ---------------------------------------------------------------------------------------------------
 
 
-# --- the machine -------------------------------------------------------------------------------
+def lines_for(b: Backend, route: Route) -> tuple[Path, data.PostLines | None]:
+    """The lines file of a run: the pages in turn (GET), or the next batch of fresh submissions (POST)."""
+    if route.method == "GET":
+        return b.get_files[route.channel], None
+    batch = b.posts[route.channel].pop()
+    path = WORK_DIR / f"{b.name}-{route.channel}-post.tsv"
+    batch.write(path)
+    return path, batch
 
 
-def machine_line() -> str:
-    cpu = "unknown CPU"
-    with open("/proc/cpuinfo", encoding="utf-8") as fh:
-        for line in fh:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    mem_gb = 0.0
-    with open("/proc/meminfo", encoding="utf-8") as fh:
-        for line in fh:
-            if line.startswith("MemTotal:"):
-                mem_gb = int(line.split()[1]) / 1024 / 1024
-    import litestar
-    import uvicorn
-
-    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False).stdout.split(" [")[0]
-    return (
-        f"machine: {cpu}, {os.cpu_count()} cores, {mem_gb:.0f} GB RAM, {platform.machine()}, Python "
-        f"{platform.python_version()}, Litestar {litestar.__version__.formatted(short=True)}, uvicorn "
-        f"{uvicorn.__version__}, {wrk_version}, {datetime.now(UTC):%Y-%m-%d}"
-    )
+def measure(b: Backend, args: argparse.Namespace, command: list[str], prefix: str) -> tuple[Any, Any, int | None]:
+    """Run ``command`` on a fresh limiter store; its result line, the CPU it cost, the sessions it opened."""
+    machine.wait_quiet(args.wait_quiet)
+    data.limiter_reset(b.redis_url, b.counters_file)
+    sessions = data.sessions_opened(args.postgres) if b.database else None
+    before = machine.snapshot(b.server.process.pid, b.database)
+    out = subprocess.run(command, capture_output=True, text=True, check=False, cwd=PROJECT_ROOT)
+    cpu = machine.cpu_between(before, machine.snapshot(b.server.process.pid, b.database))
+    if sessions is not None:
+        sessions = data.sessions_opened(args.postgres) - sessions
+    line = next((ln for ln in out.stdout.splitlines() if ln.startswith(prefix)), None)
+    if out.returncode != 0 or line is None:
+        raise RuntimeError(f"{command[0]} failed ({out.returncode}):\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
+    return json.loads(line.removeprefix(prefix)), cpu, sessions
 
 
-def code_line() -> str:
-    """Which code was measured (read-only git queries): the commit, and whether the tree had changes."""
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    changed = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True)
-    n = len(changed.stdout.splitlines())
-    return f"code: git {head.stdout.strip() or '?'}" + (f" with {n} changed or new files" if n else "")
-
-
-# --- servers ---------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def server_env(url: str, secret: str, port: int, extra: list[str] | None = None) -> dict[str, str]:
-    """The platform's environment: production settings on the bench database, plus ``extra`` NAME=VALUE pairs."""
-    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("SIPAS_")}
-    env.update(
-        SIPAS_ENVIRONMENT="production",
-        SIPAS_DATABASE_URL=url,
-        SIPAS_SECRET_KEY=secret,
-        SIPAS_BASE_URL=f"http://127.0.0.1:{port}",
-    )
-    for pair in extra or []:
-        name, _, value = pair.partition("=")
-        env[name if name.upper().startswith("SIPAS_") else f"SIPAS_{name.upper()}"] = value
-    return env
-
-
-@contextmanager
-def serving(
-    name: str, cmd: list[str], env: dict[str, str], port: int, ready_path: str, database: str | None = None
-) -> Iterator[Target]:
-    """Run ``cmd`` (a uvicorn supervisor and its workers) in its own process group until the block ends."""
-    log_path = WORK_DIR / f"{name}.log"
-    with log_path.open("w", encoding="utf-8") as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            deadline = time.monotonic() + 90
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"{name} exited with {proc.returncode}; see {log_path}")
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}{ready_path}", timeout=5) as r:
-                        if r.status == 200:
-                            break
-                except (urllib.error.URLError, ConnectionError, TimeoutError):
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{name} did not answer on port {port} within 90 s; see {log_path}")
-                time.sleep(0.3)
-            time.sleep(2)  # the other workers finish importing
-            yield Target(port, group=proc.pid, database=database)
-        finally:
-            # Ctrl+C as in a terminal: the supervisor and its workers shut down gracefully.
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGINT)
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
-
-
-def uvicorn_hello(port: int, workers: int) -> list[str]:
-    """The hello-world with the uvicorn settings ``sipas serve`` uses (proxy headers on, access log off)."""
-    return [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "benchmarks.hello_app:create_app",
-        "--factory",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--proxy-headers",
-        "--no-access-log",
-    ]
-
-
-def sipas_serve(port: int, workers: int) -> list[str]:
-    return [str(Path(sys.executable).with_name("sipas")), "serve", "--port", str(port), "--workers", str(workers)]
-
-
-# --- CPU accounting ---------------------------------------------------------------------------
-
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def machine_busy() -> float:
-    """CPU seconds the machine has spent on anything but idling, since boot."""
-    with open("/proc/stat", encoding="ascii") as fh:
-        values = [int(v) for v in fh.readline().split()[1:]]
-    idle = values[3] + values[4]  # idle, iowait
-    return (sum(values[:8]) - idle) / TICK  # user..steal (guest time is already in user)
-
-
-@dataclass
-class Snapshot:
-    """CPU seconds so far of the server's processes and of the PostgreSQL backends on the bench database."""
-
-    server: dict[int, float]
-    backends: dict[int, float]
-    reaped: float  # CPU of PostgreSQL backends that have ended (the postmaster's children's time)
-
-    def database_since(self, before: Snapshot) -> float:
-        """Backends' CPU since ``before``: the live ones' growth, plus those that ended (pools open and
-        close connections; a new backend costs PostgreSQL a fork and a warm-up) less what they had used before.
-        """
-        live = sum(t - before.backends.get(pid, 0.0) for pid, t in self.backends.items())
-        ended_before = sum(t for pid, t in before.backends.items() if pid not in self.backends)
-        return live + (self.reaped - before.reaped) - ended_before
-
-
-def processes_cpu(server_group: int, database: str | None) -> Snapshot:
-    """CPU seconds of each process in ``server_group``, and of PostgreSQL on ``database`` (from /proc)."""
-    server: dict[int, float] = {}
-    backends: dict[int, float] = {}
-    postgres: dict[int, tuple[int, float]] = {}  # pid: (parent, CPU of its ended children)
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", encoding="utf-8", errors="replace") as fh:
-                stat = fh.read()
-            fields = stat[stat.rindex(")") + 2 :].split()
-            used = (int(fields[11]) + int(fields[12])) / TICK
-            if int(fields[2]) == server_group:
-                server[int(entry)] = used
-            elif database and stat[stat.index("(") : stat.rindex(")") + 1] == "(postgres)":
-                postgres[int(entry)] = (int(fields[1]), (int(fields[13]) + int(fields[14])) / TICK)
-                with open(f"/proc/{entry}/cmdline", "rb") as fh:
-                    title = fh.read().decode("utf-8", "replace")
-                if f" {database} " in title:
-                    backends[int(entry)] = used
-        except (FileNotFoundError, ProcessLookupError, ValueError):
-            continue
-    # The postmaster is the PostgreSQL process whose parent is not one; it reaps every backend.
-    reaped = sum(children for parent, children in postgres.values() if parent not in postgres)
-    return Snapshot(server, backends, reaped)
-
-
-def wait_quiet(limit: float) -> None:
-    """Wait (at most ``limit`` seconds) for 10 s in which the machine is at least 90% idle."""
-    if limit <= 0:
-        return
-    started = time.monotonic()
-    calm = 0
-    busy0, t0 = machine_busy(), time.monotonic()
-    while time.monotonic() - started < limit:
-        time.sleep(5)
-        busy1, t1 = machine_busy(), time.monotonic()
-        share = (busy1 - busy0) / ((t1 - t0) * (os.cpu_count() or 1))
-        busy0, t0 = busy1, t1
-        calm = calm + 1 if share < 0.10 else 0
-        if calm >= 2:
-            return
-    print(f"   the machine did not become quiet within {limit:.0f} s: measuring anyway", flush=True)
-
-
-def children_cpu() -> float:
-    import resource
-
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-# --- wrk ----------------------------------------------------------------------------------------
-
-
-@dataclass
-class Target:
-    """A server under test: its port, its process group (for CPU accounting) and its database, if PostgreSQL."""
-
-    port: int
-    group: int = 0
-    database: str | None = None
-
-
-def wrk(
-    label: str,
-    target: Target,
-    lines_file: Path,
-    method: str,
-    mode: str,
-    args: argparse.Namespace,
-    seconds: float,
-    skips: list[int] | None = None,
-) -> Run:
-    """One wrk run; thread k starts after the first ``skips[k]`` of its lines (those an earlier run sent)."""
-    cmd = [
-        "wrk",
-        f"-t{args.threads}",
-        f"-c{args.connections}",
-        f"-d{max(1, round(seconds))}s",
-        f"--timeout={args.timeout}s",
-        "-H",
-        "Accept-Encoding: gzip",
-        "-s",
-        str(LUA_SCRIPT),
-        f"http://127.0.0.1:{target.port}",
-        "--",
-        str(lines_file),
-        method,
-        mode,
-        str(args.threads),
-        str(math.ceil(args.connections / args.threads / args.connection_life) if args.connection_life > 0 else 0),
-        ",".join(str(n) for n in skips or [0] * args.threads),
-    ]
-    if label != "warm-up":
-        wait_quiet(args.wait_quiet)
-    busy0, client0, wall0 = machine_busy(), children_cpu(), time.monotonic()
-    before = processes_cpu(target.group, target.database)
-    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    after = processes_cpu(target.group, target.database)
-    busy1, client1, wall1 = machine_busy(), children_cpu(), time.monotonic()
-    per_process = sorted((t - before.server.get(pid, 0.0) for pid, t in after.server.items()), reverse=True)
-    server, db, client = sum(per_process), after.database_since(before), client1 - client0
-    others = max(0.0, busy1 - busy0 - server - db - client)
-    cpu = CpuUse(wall1 - wall0, server, db, client, others, per_process)
-    result = next((ln for ln in out.stdout.splitlines() if ln.startswith("WRK_RESULT ")), None)
-    if out.returncode != 0 or result is None:
-        raise RuntimeError(f"wrk failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
-    data: dict[str, Any] = json.loads(result.removeprefix("WRK_RESULT "))
-    e = data["errors"]
-    return Run(
-        label=label,
-        rps=data["requests"] / (data["duration_us"] / 1e6),
-        p50_ms=data["p50_us"] / 1000,
-        p99_ms=data["p99_us"] / 1000,
-        socket_errors=e["connect"] + e["read"] + e["write"] + e["timeout"],
-        statuses={int(k): int(v) for k, v in data["statuses"].items()},
-        sent=data["sent"],
-        answered=data["answered"],
-        sent_per_thread=list(data["sent_per_thread"]),
-        skips=list(skips or [0] * args.threads),
-        exhausted=bool(data["exhausted"]),
+def wrk(b: Backend, args: argparse.Namespace, route: Route, seconds: float, record: bool = True) -> Run:
+    """Closed loop: ``--connections`` connections, each sending its next request when the last is answered."""
+    lines, batch = lines_for(b, route)
+    recycle = math.ceil(args.connections / args.threads / args.connection_life) if args.connection_life > 0 else 0
+    command = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{max(1, round(seconds))}s", "--timeout=10s"]
+    command += ["-H", "Accept-Encoding: gzip", "-s", str(LUA_SCRIPT), f"http://{HOST}:{b.server.port}", "--"]
+    command += [str(lines), route.method, "once" if batch else "cycle", str(args.threads), str(recycle), str(b.xff)]
+    result, cpu, sessions = measure(b, args, command, "WRK_RESULT ")
+    per_thread = result["sent_per_thread"]
+    b.xff += args.threads * (max(per_thread) + 1)
+    e = result["errors"]
+    run = Run(
+        route=route,
+        tool="wrk",
+        rate=result["requests"] / (result["duration_us"] / 1e6),
+        latency_ms={k: result[f"{k}_us"] / 1000 for k in ("p50", "p90", "p99", "max")},
+        statuses={int(k): int(v) for k, v in result["statuses"].items()},
+        failures={k: e[k] for k in ("connect", "read", "write", "timeout") if e[k]},
+        sent=result["sent"],
         cpu=cpu,
+        counted=data.limiter_count(b.redis_url, b.counters_file),
+        sessions=sessions,
+        exhausted=bool(result["exhausted"]),
+    )
+    if batch is not None:  # thread k sent lines k, k + threads, ...: the first per_thread[k] of them
+        sent = [i for k, n in enumerate(per_thread) for i in range(k, k + n * args.threads, args.threads)]
+        b.sent.setdefault(route.channel, data.Sent()).note(batch, sent, None)
+        b.sent[route.channel].ok_counted += run.ok
+        b.sent[route.channel].unanswered += result["sent"] - result["answered"]
+    if record:
+        b.runs.append(run)
+    return run
+
+
+def loadgen(b: Backend, args: argparse.Namespace, route: Route) -> Run:
+    """Open loop: a request due every 1/rate seconds whatever the answers before it; latency from that moment."""
+    rate = args.page_rate if route.kind == "page" else args.submission_rate
+    lines, batch = lines_for(b, route)
+    command = [sys.executable, "-m", "benchmarks.loadgen", f"--port={b.server.port}", f"--file={lines}"]
+    command += [f"--method={route.method}", f"--rate={rate:g}", f"--duration={args.duration:g}"]
+    command += [f"--connections={args.connections}", f"--connection-life={args.connection_life:g}"]
+    result, cpu, sessions = measure(b, args, [*command, f"--xff-offset={b.xff}"], "LOADGEN ")
+    b.xff += result["requests"]
+    cpu.client = result["cpu_s"]  # its own, while the clock ran (not its start-up)
+    run = Run(
+        route=route,
+        tool="loadgen",
+        rate=result["achieved_rate"],
+        latency_ms=result["latency_ms"],
+        statuses={int(k): int(v) for k, v in result["statuses"].items()},
+        failures=result["errors"],
+        sent=result["requests"],
+        cpu=cpu,
+        counted=data.limiter_count(b.redis_url, b.counters_file),
+        sessions=sessions,
+    )
+    if batch is not None:
+        b.sent.setdefault(route.channel, data.Sent()).note(batch, range(result["requests"]), result["answered_indices"])
+    b.runs.append(run)
+    return run
+
+
+def check(b: Backend, condition: bool, what: str) -> None:
+    b.checks.append(("checked: " if condition else "FAILED: ") + what)
+
+
+def probe(b: Backend, path: str) -> int:
+    """The status of one GET of ``path`` from the address PROBE."""
+    conn = http.client.HTTPConnection(HOST, b.server.port, timeout=10)
+    try:
+        conn.request("GET", path, headers={"X-Forwarded-For": PROBE})
+        return conn.getresponse().status
+    finally:
+        conn.close()
+
+
+def preflight(b: Backend, settings: Settings, first_pages: dict[str, str]) -> None:
+    """Each route answers as it should, and the limit is on: the 61st page from one address in a minute is 429."""
+    for path in first_pages.values():
+        check(b, probe(b, path) == 200, f"GET /{path.split('/')[1]}/... answered 200")
+    limit = settings.public_rate_limit_per_minute
+    answers = [probe(b, first_pages["receipt"]) for _ in range(limit)]
+    check(
+        b,
+        answers[: limit - 2] == [200] * (limit - 2) and answers[-1] == 429,
+        f"the limit is on: {limit} requests a minute from {PROBE} answered {answers.count(200)} x 200 and "
+        f"{answers.count(429)} x 429 (with the {len(first_pages)} before)",
     )
 
 
-def measure(
-    label: str, target: Target, lines_file: Path, method: str, mode: str, args: argparse.Namespace
-) -> list[Run]:
-    """Measure, and measure again (up to --retries times) while other work disturbs the run; every run is kept.
-
-    In "once" mode each new run starts after the lines the earlier ones sent: no code is sent twice.
-    """
-    runs: list[Run] = []
-    skips = [0] * args.threads
-    for attempt in range(1 + args.retries):
-        run = wrk(label, target, lines_file, method, mode, args, args.duration, skips)
-        runs.append(run)
-        if mode == "once":
-            skips = [a + b for a, b in zip(skips, run.sent_per_thread, strict=True)]
-        if run.cpu.others_share <= DISTURBED or run.exhausted or attempt == args.retries:
-            break
-        print(f"   {label}: other work took {run.cpu.others_share:.0%} of the machine; measuring again", flush=True)
-    return runs
+# --- one backend --------------------------------------------------------------------------------------------
 
 
-# --- the database -----------------------------------------------------------------------------
-
-
-def fresh_database(backend: str, admin_url: str) -> str:
-    if backend == "sqlite":
-        path = WORK_DIR / "http.db"
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-        return f"sqlite:///{path}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)"))
-            conn.execute(text(f"CREATE DATABASE {PG_DATABASE}"))
-    finally:
-        admin.dispose()
-    return make_url(admin_url).set(database=PG_DATABASE).render_as_string(hide_password=False)
-
-
-def drop_database(backend: str, admin_url: str) -> None:
-    if backend == "postgres":
-        admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)"))
-        admin.dispose()
-
-
-def issue(engine: Engine, settings: Settings, wave_code: str, count: int) -> list[str]:
-    """``count`` fresh receipt codes of the open wave, spread over UNITS (each with its first field)."""
-    fields_of = {u.code: u.fields[0] for u in province.load().units if u.code in UNITS}
-    fresh: list[str] = []
-    with Session(engine) as session, session.begin():
-        targets = []
-        for code in UNITS:
-            unit_id = session.scalar(select(col(Unit.id)).where(col(Unit.code) == code))
-            field_id = session.scalar(select(col(ProcedureField.id)).where(col(ProcedureField.code) == fields_of[code]))
-            assert unit_id is not None and field_id is not None
-            targets.append((unit_id, field_id))
-        done = 0
-        while done < count:
-            unit_id, field_id = targets[(done // 10_000) % len(targets)]
-            n = min(10_000, count - done)
-            fresh += issue_receipt_codes(
-                session,
-                wave_code=wave_code,
-                unit_id=unit_id,
-                field_id=field_id,
-                count=n,
-                valid_days=settings.receipt_code_valid_days,
-                actor="bench",
-            )
-            done += n
-    return fresh
-
-
-def settle(engine: Engine, backend: str) -> None:
-    """After a bulk insert: what autovacuum (PostgreSQL) or the next checkpoint (SQLite) would do anyway."""
-    if backend == "postgres":
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text("VACUUM ANALYZE"))
-    else:
-        with engine.connect() as conn:
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-
-
-def spent_hashes(engine: Engine, wave_id: int) -> set[str]:
-    with Session(engine) as s:
-        spent = col(ReceiptCode.spent).is_(True)
-        return set(s.scalars(select(col(ReceiptCode.code_hash)).where(col(ReceiptCode.wave_id) == wave_id, spent)))
-
-
-def count_responses(engine: Engine) -> int:
-    with Session(engine) as s:
-        return int(s.scalar(select(func.count()).select_from(Response)) or 0)
-
-
-# --- one backend ------------------------------------------------------------------------------
-
-
-def bench_backend(backend: str, args: argparse.Namespace) -> BackendResult:
-    print(f"\n== {backend}: preparing the database", flush=True)
-    url = fresh_database(backend, args.postgres)
+def prepare(name: str, args: argparse.Namespace) -> tuple[str, Settings, dict[str, Path], dict[str, Any], str]:
+    """A fresh database with the demo province, the lines of the page runs, and the submissions of every run."""
+    url = data.fresh_database(name, args.postgres, WORK_DIR)
     secret = secrets.token_urlsafe(48)
     settings = Settings(environment="production", database_url=url, secret_key=secret)
     t0 = time.perf_counter()
@@ -580,206 +261,238 @@ def bench_backend(backend: str, args: argparse.Namespace) -> BackendResult:
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
-            version = conn.exec_driver_sql("select sqlite_version()" if backend == "sqlite" else "show server_version")
-            print(f"   {backend} {version.scalar()}", flush=True)
+            version = conn.exec_driver_sql("select sqlite_version()" if name == "sqlite" else "show server_version")
+            label = f"SQLite {version.scalar()}" if name == "sqlite" else f"PostgreSQL {version.scalar()}"
         summary = load_demo(engine, settings, seed=2026, responses=args.responses)
-        wave_code = summary.current_wave
-        with Session(engine) as s:
-            wave_id = s.scalar(select(col(Wave.id)).where(col(Wave.code) == wave_code))
-        assert wave_id is not None
-        get_file = WORK_DIR / f"{backend}-get.tsv"
-        get_file.write_text("".join(f"/r/{c}\t\n" for c in issue(engine, settings, wave_code, GET_CODES)))
-        hello_file = WORK_DIR / "hello.tsv"
-        hello_file.write_text("/\t\n" * max(1, args.threads))
+        today = settings.today()
+        receipts = data.receipt_pages(engine, settings, summary.current_wave, 1000)
+        counters = data.counter_pages(engine, today)
+        get_files = {}
+        for channel, pages in (("receipt", receipts), ("counter", counters)):
+            get_files[channel] = WORK_DIR / f"{name}-{channel}-get.tsv"
+            get_files[channel].write_text("".join(f"{p.path}\t\n" for p in pages), encoding="ascii")
+        answers = {
+            p.version_id: data.answer_sheet(data.survey_of(engine, p.path, today).spec)
+            for p in (receipts[0], counters[0])
+        }
+        # the submissions of every run, one batch each: wrk gets --post-budget a second, loadgen its rate
+        wrk_n = math.ceil(args.post_budget * (args.duration + 1)) + 2 * args.connections
+        loadgen_n = math.ceil(args.submission_rate * args.duration)
+        sizes = [wrk_n] * args.repeat + [loadgen_n] * args.repeat
+        fresh = data.receipt_pages(engine, settings, summary.current_wave, sum(sizes))
+        posts: dict[str, list[data.PostLines]] = {"receipt": [], "counter": []}
+        start = 0
+        for n in sizes:  # popped from the end: the wrk runs' batches come first
+            posts["receipt"].insert(0, data.post_lines(secret, fresh[start : start + n], answers))
+            posts["counter"].insert(0, data.post_lines(secret, (counters * (n // len(counters) + 1))[:n], answers))
+            start += n
+        data.settle(engine)
+        body = len(posts["receipt"][0].bodies[0])
         print(
-            f"   demo province ({summary.responses:,} responses) and {GET_CODES:,} codes for the page test "
-            f"in {time.perf_counter() - t0:.1f} s",
+            f"   {label}: demo province ({summary.responses:,} responses), {len(counters)} open counters, "
+            f"{len(fresh):,} receipt codes with signed form tokens for the submissions (a receipt answer sheet: "
+            f"{body} bytes) in {time.perf_counter() - t0:.1f} s",
             flush=True,
         )
+    finally:
+        engine.dispose()
+    return url, settings, get_files, posts, label
 
-        port = free_port()
-        print(f"== {backend}: hello-world, {args.workers} workers, port {port}", flush=True)
-        with serving(f"{backend}-hello", uvicorn_hello(port, args.workers), os.environ.copy(), port, "/") as server:
-            wrk("warm-up", server, hello_file, "GET", "cycle", args, args.warmup)
-            hellos = measure("hello-world GET /", server, hello_file, "GET", "cycle", args)
-        hello = hellos[-1]
-        print(f"   {hello.rps:,.0f} requests/s", flush=True)
 
-        # Enough codes for a submission run at --post-budget times the hello-world's rate (3x the goal);
-        # a faster run would stop early and be reported as invalid, never re-send a code.
-        n_post = math.ceil(hello.rps * args.post_budget * (args.duration + 1)) + args.connections * 2
-        t0 = time.perf_counter()
-        post_codes = issue(engine, settings, wave_code, n_post)
-        spec = load_file(QUESTIONNAIRE_DIR / "sipas_5x22.yaml")
-        answers = {**full_answers(spec), **{f"q_{i.id}": "" for i in spec.items if i.type == "text"}}
-        answer_part = urlencode(answers, doseq=True)
-        post_file = WORK_DIR / f"{backend}-post.tsv"
-        body_bytes = 0
-        with post_file.open("w", encoding="ascii") as fh:
-            for c in post_codes:
-                token = codes.sign_form_token(secret, f"r:{codes.code_hash(c)}")
-                body = f"{urlencode({'token': token, 'lang': 'vi'})}&{answer_part}"
-                body_bytes = max(body_bytes, len(body))
-                fh.write(f"/r/{c}\t{body}\n")
-        settle(engine, backend)
-        print(
-            f"   {n_post:,} codes with signed form tokens for the submission test in "
-            f"{time.perf_counter() - t0:.1f} s (a body: every item of the SIPAS-style page, {body_bytes} bytes)",
-            flush=True,
-        )
-
-        port = free_port()
-        print(f"== {backend}: the platform (sipas serve --workers {args.workers}), port {port}", flush=True)
-        database = PG_DATABASE if backend == "postgres" else None
-        env = server_env(url, secret, port, args.set)
-        with serving(f"{backend}-sipas", sipas_serve(port, args.workers), env, port, "/healthz", database) as server:
-            wrk("warm-up", server, get_file, "GET", "cycle", args, args.warmup)
-            pages = measure("survey page GET /r/<code>", server, get_file, "GET", "cycle", args)
-            print(f"   page: {pages[-1].rps:,.0f} requests/s", flush=True)
-            before_rows = count_responses(engine)
-            before_spent = spent_hashes(engine, wave_id)
-            posts = measure("submission POST /r/<code>", server, post_file, "POST", "once", args)
-            time.sleep(2)  # requests wrk cut off at the end are still being finished by the server
-        after_rows = count_responses(engine)
-        newly_spent = spent_hashes(engine, wave_id) - before_spent
-        print(f"   submission: {posts[-1].rps:,.0f} requests/s", flush=True)
+def bench_backend(name: str, args: argparse.Namespace) -> Backend:
+    print(f"\n== {name}: preparing", flush=True)
+    url, settings, get_files, posts, label = prepare(name, args)
+    redis_url = f"redis://127.0.0.1:6379/{args.redis_db}" if name == "postgres" else None
+    port = free_port()
+    env = {
+        "SIPAS_ENVIRONMENT": "production",
+        "SIPAS_SECRET_KEY": settings.secret_key,
+        "SIPAS_ALLOWED_HOSTS": json.dumps([f"{HOST}:{port}"]),  # Litestar matches the Host header whole
+        "SIPAS_RATE_LIMIT_EXEMPT": "[]",  # tests.servers exempts loopback for the tests; the default exempts none
+        "SIPAS_PREWARM_SCORES": "true",
+    }
+    if redis_url:
+        env["SIPAS_REDIS_URL"] = redis_url
+        redis.Redis.from_url(redis_url).flushdb()
+    log = WORK_DIR / f"{name}-server.log"
+    log.unlink(missing_ok=True)
+    engine = make_engine(url)
+    try:
+        with live_server(url, workers=args.workers, port=port, log_path=log, env=env, startup_timeout_s=90) as server:
+            counters_file = None if redis_url else WORK_DIR / "limits.sqlite"
+            b = Backend(name, label, server, data.PG_DATABASE if name == "postgres" else None, redis_url,
+                        counters_file, get_files, posts)  # fmt: skip
+            print(f"== {name}: sipas serve --workers {args.workers} on port {server.port}", flush=True)
+            firsts = {ch: f.read_text().split("\t", 1)[0] for ch, f in get_files.items()}
+            preflight(b, settings, firsts)
+            last_id, spent_before = data.last_response_id(engine), data.spent_hashes(engine)
+            for route in (ROUTES[0], ROUTES[2]):
+                wrk(b, args, route, args.warmup, record=False)
+            for _ in range(args.repeat):
+                for route in ROUTES:
+                    run = wrk(b, args, route, args.duration)
+                    print(f"   wrk     {route.label:36} {run.rate:7,.0f} req/s, {run.errors} errors", flush=True)
+            for _ in range(args.repeat):
+                for route in ROUTES:
+                    run = loadgen(b, args, route)
+                    print(
+                        f"   loadgen {route.label:36} {run.rate:7,.0f} req/s, p99 {run.latency_ms['p99']:.1f} ms, "
+                        f"{run.errors} errors",
+                        flush=True,
+                    )
+            time.sleep(2)  # what wrk cut off at the end is still being finished
+            warnings = [ln for ln in log.read_text(errors="replace").splitlines() if "WARNING" in ln or "ERROR" in ln]
+        stored = data.responses_after(engine, last_id)
+        newly_spent = data.spent_hashes(engine) - spent_before
     finally:
         engine.dispose()
         if not args.keep:
-            drop_database(backend, args.postgres)
-            (WORK_DIR / f"{backend}-post.tsv").unlink(missing_ok=True)
+            data.drop_database(name, args.postgres)
+    all_sent = set().union(*(s.keys for s in b.sent.values()))
+    keys = {k for k in stored if k}
+    for channel, sent in sorted(b.sent.items(), reverse=True):
+        b.ledgers.append(data.ledger(channel, sent, keys, newly_spent if channel == "receipt" else None))
+    unsent = sum(1 for k in stored if k not in all_sent)
+    check(b, unsent == 0, f"new responses that no run sent: {unsent}")
+    check(b, len(stored) == len(keys), f"{len(stored):,} new responses, each with its own submission key")
+    first = f", the first: {warnings[0]}" if warnings else ""
+    check(b, not warnings, f"server log: {len(warnings)} warnings or errors{first}")
+    return b
 
-    # Which codes wrk sent: thread k walks lines k, k+T, ...; each run sent sent_per_thread[k] after its skips[k].
-    hashes = [codes.code_hash(c) for c in post_codes]
-    sent = {
-        h
-        for run in posts
-        for k, n in enumerate(run.sent_per_thread)
-        for h in hashes[k :: args.threads][run.skips[k] : run.skips[k] + n]
-    }
-    ledger = Ledger(
-        stored=after_rows - before_rows,
-        spent=len(newly_spent),
-        spent_unsent=len(newly_spent - sent),
-        ok=sum(run.ok for run in posts),
-        unanswered=sum(run.sent - run.answered for run in posts),
+
+# --- report -------------------------------------------------------------------------------------------------
+
+
+def best(runs: list[Run], tool: str, route: Route) -> tuple[Run, list[Run]]:
+    mine = [r for r in runs if r.tool == tool and r.route == route]
+    top = max(mine, key=lambda r: r.rate) if tool == "wrk" else min(mine, key=lambda r: r.latency_ms["p99"])
+    return top, [r for r in mine if r is not top]
+
+
+COLUMNS = (
+    f"{'errors':>6} {'app':>6} {'db':>5} {'redis':>5} {'client':>6} {'others':>6} {'busiest':>7} {'counted':>7} "
+    f"{'sessions':>8}"
+)
+
+
+def columns(run: Run, workers: int) -> str:
+    """Errors, CPU ms per answered request by whom, the limiter's count and PostgreSQL's new sessions."""
+    c = run.cpu
+    return (
+        f"{run.errors:6} {run.ms(c.server):6.3f} {run.ms(c.database):5.3f} {run.ms(c.redis):5.3f} "
+        f"{run.ms(c.client):6.3f} {c.others_share:6.0%} {c.busiest_share(workers):7.0%} {run.counted:7,} "
+        f"{'-' if run.sessions is None else run.sessions:>8}"
     )
-    return BackendResult(backend, hellos, pages, posts, ledger)
 
 
-# --- report -------------------------------------------------------------------------------------
-
-
-def report(results: list[BackendResult], args: argparse.Namespace) -> tuple[bool, bool]:
-    """Print the table and the goals; returns (rate goals met, correctness goals met)."""
+def report(b: Backend, args: argparse.Namespace) -> list[tuple[str, bool | None]]:
+    """Print the backend's two tables, its ledger and checks; returns its goals (label, met)."""
+    counters = f"counters in Redis db {args.redis_db}" if b.redis_url else "counters in a SQLite file beside it"
+    print(f"\n{b.label}, {counters}; sipas serve --workers {args.workers}, production settings, limits on")
+    note = f"best of {args.repeat}, the others in brackets" if args.repeat > 1 else "one run"
+    print(f"throughput: wrk -t{args.threads} -c{args.connections} -d{args.duration:g}s, closed loop ({note})")
+    print(f"{'path':36} {'req/s':>7} {'(others)':>13} {'alone':>6} {'p99 ms':>7} {COLUMNS}")
+    goals: list[tuple[str, bool | None]] = []
+    for route in ROUTES:
+        run, others = best(b.runs, "wrk", route)
+        rest = "(" + ", ".join(f"{r.rate:,.0f}" for r in others) + ")" if others else ""
+        shown = (">=" if run.exhausted else "") + f"{run.rate:,.0f}"
+        c = run.cpu
+        alone = machine.CORES * run.answered / max(1e-9, c.server + c.database + c.redis + c.client)
+        p99 = run.latency_ms["p99"]
+        print(f"{route.label:36} {shown:>7} {rest:>13} {alone:6,.0f} {p99:7.1f} {columns(run, args.workers)}")
+        goal = GOAL_RATE[route.kind]
+        goals.append((f"{b.name}: {route.label} {run.rate:,.0f} req/s (goal >= {goal:,.0f})", run.rate >= goal))
     print(
-        f"\nwrk -t{args.threads} -c{args.connections} -d{args.duration:g}s --timeout={args.timeout}s on loopback, "
-        f"uvicorn with {args.workers} workers (httptools, uvloop); latency in ms"
+        f"latency: benchmarks/loadgen.py, open loop at a constant rate, {args.connections} connections, "
+        f"{args.duration:g}s; ms from each request's intended send time ({note.replace('best', 'best p99')})"
     )
-    print(
-        "cpu/req: CPU ms per request of the server processes and their PostgreSQL backends (db: those alone); "
-        "cpu ratio: the hello-world's cpu/req over the path's, the share of its rate the path would reach with "
-        "the machine to itself; wrk: wrk's CPU ms per request; others: CPU share of other work on the machine "
-        "during the run; busiest: the busiest worker's share of the workers' CPU"
-    )
-    header = (
-        f"{'backend':8} {'path':26} {'req/s':>7} {'p50':>7} {'p99':>7} {'errors':>6} {'vs hello':>8} "
-        f"{'cpu/req':>7} {'db':>5} {'cpu ratio':>9} {'wrk':>5} {'others':>6} {'busiest':>7}  statuses"
-    )
-    print(header)
-    print("-" * len(header))
-    for r in results:
-        for run in (r.hello, r.get, r.post):
-            statuses = ", ".join(f"{s}: {n:,}" for s, n in sorted(run.statuses.items()))
-            wrk_ms = 1000 * run.cpu.client / max(1, run.requests)
-            db_ms = 1000 * run.cpu.database / max(1, run.requests)
-            print(
-                f"{r.backend:8} {run.label:26} {run.rps:7,.0f} {run.p50_ms:7.2f} {run.p99_ms:7.2f} "
-                f"{run.errors:6} {run.rps / r.hello.rps:8.1%} {run.server_ms:7.3f} {db_ms:5.2f} "
-                f"{r.hello.server_ms / run.server_ms:9.1%} {wrk_ms:5.3f} {run.cpu.others_share:6.0%} "
-                f"{run.cpu.busiest_share(args.workers):7.0%}  {statuses}"
-            )
-    for r in results:
-        for runs in (r.hellos, r.gets, r.posts):
-            if len(runs) > 1:
-                shares = ", ".join(f"{run.cpu.others_share:.0%}" for run in runs)
-                print(f"{r.backend} {runs[-1].label}: measured {len(runs)} times, other work took {shares}")
-            if runs[-1].cpu.others_share > DISTURBED:
-                print(
-                    f"{r.backend} {runs[-1].label}: other work took {runs[-1].cpu.others_share:.0%} of the machine "
-                    "during the run: its figures are disturbed (--wait-quiet waits for an idle machine)"
-                )
-    rates_met = correct = True
-    for r in results:
-        led = r.ledger
-        low, high = led.lost_range
-        lost = f"{low}" if low == high else f"between {low} and {high}"
-        sent, answered = sum(run.sent for run in r.posts), sum(run.answered for run in r.posts)
-        n_runs = f" in {len(r.posts)} runs" if len(r.posts) > 1 else ""
+    print(f"{'path':36} {'rate':>5} {'p50':>6} {'p90':>6} {'p99':>6} {'(others)':>13} {'max':>6} {COLUMNS}")
+    for route in ROUTES:
+        run, others = best(b.runs, "loadgen", route)
+        lat, rate = run.latency_ms, args.page_rate if route.kind == "page" else args.submission_rate
+        rest = "(" + ", ".join(f"{r.latency_ms['p99']:.1f}" for r in others) + ")" if others else ""
         print(
-            f"\n{r.backend}: submissions sent {sent:,}{n_runs}, answered {answered:,} "
-            f"({led.ok:,} with 2xx/3xx), {led.unanswered} in flight when wrk stopped; "
-            f"responses stored {led.stored:,}, codes spent {led.spent:,} "
-            f"({led.spent_unsent} not sent by wrk); answered 2xx/3xx but not stored: {lost}"
+            f"{route.label:36} {rate:5,.0f} {lat['p50']:6.1f} {lat['p90']:6.1f} {lat['p99']:6.1f} {rest:>13} "
+            f"{lat['max']:6.0f} {columns(run, args.workers)}"
         )
-        for goal, met in r.rate_goals().items():
-            rates_met &= met
-            print(f"{r.backend}: {'met   ' if met else 'MISSED'} {goal}")
-        for goal, met in r.correctness_goals().items():
-            correct &= met
-            print(f"{r.backend}: {'met   ' if met else 'MISSED'} {goal}")
-    return rates_met, correct
+        goal, goal_rate = GOAL_P99_MS[route.kind], GOAL_RATE[route.kind] / 2
+        label = f"{b.name}: {route.label} at {rate:,.0f}/s: p99 {lat['p99']:.1f} ms"
+        label += f" (goal <= {goal:g} at {goal_rate:,.0f}/s)"
+        goals.append((label, lat["p99"] <= goal if rate == goal_rate else None))
+    for led in b.ledgers:
+        low, high = led.lost
+        lost = f"{low}" if low == high else f"between {low} and {high}"
+        spent = "" if led.spent is None else f", codes spent {led.spent:,} ({led.spent_unsent} not sent)"
+        print(f"{led.label} submissions: sent {led.sent:,}, answered 2xx/3xx {led.ok:,}, stored {led.stored:,}"
+              f"{spent}; answered but not stored: {lost}")  # fmt: skip
+    for line in b.checks:
+        print(line)
+    return goals
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
-    parser.add_argument("--duration", type=float, default=12, help="seconds of each measured wrk run")
-    parser.add_argument("--warmup", type=float, default=3, help="seconds of load before measuring")
-    parser.add_argument("--connections", type=int, default=32, help="wrk's open connections")
+    parser.add_argument("--duration", type=float, default=10, help="seconds of each measured run")
+    parser.add_argument("--warmup", type=float, default=3, help="seconds of page load before measuring")
+    parser.add_argument("--repeat", type=int, default=2, help="measure each run this many times, report the best")
+    parser.add_argument("--connections", type=int, default=32, help="open connections (wrk and loadgen)")
     parser.add_argument("--threads", type=int, default=1, help="wrk's threads (it shares the machine)")
     parser.add_argument(
-        "--connection-life",
-        type=float,
-        default=4,
-        help="a connection's average life in seconds (phones come and go); 0: the whole run",
+        "--connection-life", type=float, default=4, help="a connection's average life in seconds; 0: the whole run"
     )
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="uvicorn worker processes")
-    parser.add_argument("--timeout", type=int, default=10, help="wrk counts slower answers as errors")
-    parser.add_argument("--responses", type=int, default=10_000, help="demo responses loaded first")
+    parser.add_argument("--page-rate", type=float, default=1000, help="open-loop pages/s (half the goal)")
+    parser.add_argument("--submission-rate", type=float, default=250, help="open-loop submissions/s (half the goal)")
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument("--responses", type=int, default=5_000, help="demo responses loaded first")
+    parser.add_argument("--post-budget", type=float, default=2500, help="receipt codes issued per second of a wrk run")
+    parser.add_argument("--redis-db", type=int, default=14, help="the Redis database of the PostgreSQL run (flushed)")
     parser.add_argument(
         "--postgres",
         default=os.environ.get("SIPAS_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"),
-        help=f"a server to create the {PG_DATABASE} database on",
+        help=f"a server to create the {data.PG_DATABASE} database on",
     )
-    parser.add_argument(
-        "--post-budget", type=float, default=0.3, help="issue codes for a submission rate this share of the hello's"
-    )
-    parser.add_argument(
-        "--wait-quiet", type=float, default=0, help="before each run, wait up to this long for an idle machine"
-    )
-    parser.add_argument(
-        "--retries", type=int, default=2, help="measure again while other work takes over 10%% of the machine"
-    )
-    parser.add_argument(
-        "--set",
-        action="append",
-        metavar="NAME=VALUE",
-        help="a setting for the platform server, e.g. --set PREWARM_SCORES=false (repeatable)",
-    )
-    parser.add_argument("--strict", action="store_true", help="exit 1 when a rate goal is missed, too")
-    parser.add_argument("--keep", action="store_true", help=f"keep the {PG_DATABASE} database and the POST lines")
+    parser.add_argument("--wait-quiet", type=float, default=0, help="before each run, wait up to this long for calm")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a goal is missed, too")
+    parser.add_argument("--keep", action="store_true", help=f"keep the {data.PG_DATABASE} database")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk (or `make bench-http`)")
     WORK_DIR.mkdir(parents=True, exist_ok=True)
-    print(machine_line())
-    print(code_line())
+    print(machine.machine_line())
+    print(machine.code_line(PROJECT_ROOT))
     print("command: " + " ".join(["python -m benchmarks.bench_http", *sys.argv[1:]]))
-    backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
-    results = [bench_backend(b, args) for b in backends]
-    rates_met, correct = report(results, args)
-    if not correct or (args.strict and not rates_met):
+    print(f"load before the start: {os.getloadavg()[0]:.2f} (1 min), {os.getloadavg()[1]:.2f} (5 min)")
+    results = [
+        bench_backend(name, args) for name in (["sqlite", "postgres"] if args.backend == "both" else [args.backend])
+    ]
+    goals = [goal for b in results for goal in report(b, args)]
+    print(
+        "\nCPU: ms per answered request of the server's processes (app: uvicorn and its workers), of PostgreSQL's "
+        "backends of the bench database (db), of redis-server (shared with other users of it) and of the load "
+        "generator; others: the share of the machine other work took during the run; busiest: the busiest "
+        "worker's share of the workers' CPU; counted: client addresses in the limiter's store after the run; "
+        "sessions: PostgreSQL sessions opened during the run; alone: the rate all the cores would give at the "
+        "run's CPU per request (app, db, redis and client), with nothing else running"
+    )
+    print()
+    for label, met in goals:
+        print(f"{'not a goal rate' if met is None else 'goal met   ' if met else 'goal missed'} {label}")
+    errors = sum(r.errors for b in results for r in b.runs)
+    for b in results:
+        for r in b.runs:
+            if r.errors:
+                kinds = {**r.failures, **{str(s): n for s, n in r.statuses.items() if not 200 <= s < 400}}
+                print(f"errors: {b.name} {r.tool} {r.route.label}: {kinds}")
+    uncounted = [r for b in results for r in b.runs if r.counted < r.ok]
+    kept = all(led.correct for b in results for led in b.ledgers)
+    checked = not any(c.startswith("FAILED") for b in results for c in b.checks)
+    correct = errors == 0 and not uncounted and kept and checked
+    print(f"{'met   ' if errors == 0 else 'MISSED'} zero errors ({errors} in all runs)")
+    print(f"{'met   ' if not uncounted else 'MISSED'} every answered request counted by the limiter")
+    print(f"{'met   ' if kept else 'MISSED'} zero lost answers")
+    if not correct or (args.strict and not all(met is not False for _, met in goals)):
         sys.exit(1)
 
 

@@ -1,14 +1,18 @@
--- wrk script for benchmarks/bench_http.py: walk through prepared requests, count every answer.
+-- wrk script for benchmarks/bench_http.py: walk through prepared requests as a reverse proxy would send
+-- them (each with its own X-Forwarded-For client address), count every answer.
 --
---   wrk -t1 -c32 -d12s -s benchmarks/wrk/walk.lua http://127.0.0.1:PORT -- FILE METHOD MODE THREADS RECYCLE SKIPS
+--   wrk -t1 -c32 -d10s -s benchmarks/wrk/walk.lua http://127.0.0.1:PORT -- FILE METHOD MODE THREADS RECYCLE XFF
 --
 -- FILE holds one request a line: the path, a tab, and the body (empty for GET). THREADS repeats
 -- wrk's -t: thread k of n takes lines k+1, k+1+n, ... MODE "cycle" starts again at the end (a page can
 -- be opened any number of times); MODE "once" never repeats a line (each POST spends its own receipt
--- code) and stops the thread if its lines run out, which bench_http reports as an invalid run.
+-- code or form token) and stops the thread if its lines run out (bench_http reports the rate as a floor).
 -- RECYCLE: each second, this many of a thread's requests say "Connection: close", so connections come
--- and go (as phones do) and the kernel spreads them over the server's workers. wrk opens all its
--- connections at once, and one worker often accepts them all and keeps them for the whole run.
+-- and go (as phones' do) and the kernel spreads them over the server's workers: wrk opens all its
+-- connections at once, and one worker often accepts them all.
+-- XFF: the index of the first client address; request j of thread k (both from 0) comes from address
+-- XFF + k + j * THREADS of 10.0.0.0/8, counted as benchmarks/loadgen.py counts them (index 0 is 10.0.0.1),
+-- so no address is seen twice and no request is spared by the rate limit.
 -- done() prints one line "WRK_RESULT {json}" with the rate, the latency percentiles (microseconds),
 -- wrk's error counts, the count of answers by HTTP status, and the requests sent and answered.
 
@@ -25,11 +29,12 @@ local lines = {}
 local method = "GET"
 local once = false
 local headers = {}
-local closing = {}
 local recycle = 0
 local second = 0
 local to_close = 0
 local index = 0
+local step = 1
+local xff = 0
 -- wrk calls request() once on the first thread before the run, to check the request parses;
 -- that call must not use up a line, or the first receipt code would be counted as sent but never be.
 local checking = false
@@ -38,8 +43,13 @@ sent = 0
 answered = 0
 statuses = {}
 
+local function address(n)
+   n = n + 1
+   return string.format("10.%d.%d.%d", math.floor(n / 65536) % 256, math.floor(n / 256) % 256, n % 256)
+end
+
 function init(args)
-   local file, step, position = args[1], nil, 0
+   local file, position = args[1], 0
    method = args[2] or "GET"
    once = args[3] == "once"
    step = tonumber(args[4] or "1")
@@ -57,26 +67,15 @@ function init(args)
    if method == "POST" then
       headers["Content-Type"] = "application/x-www-form-urlencoded"
    end
-   for name, value in pairs(headers) do
-      closing[name] = value
-   end
-   closing["Connection"] = "close"
    recycle = tonumber(args[5] or "0")
+   xff = tonumber(args[6] or "0")
    checking = id == 0
-   -- SKIPS: the lines of each thread that an earlier run sent ("0,0" for none); this run starts after them.
-   local k = 0
-   for skip in string.gmatch(args[6] or "", "%d+") do
-      if k == id then
-         index = tonumber(skip)
-      end
-      k = k + 1
-   end
 end
 
 function request()
    if checking then
       checking = false
-      local first = lines[math.min(index + 1, #lines)]
+      local first = lines[1]
       return wrk.format(method, first[1], headers, method == "POST" and first[2] or nil)
    end
    index = index + 1
@@ -87,9 +86,12 @@ function request()
          -- Out of lines: stop, and meanwhile ask for something harmless rather than re-send a line.
          exhausted_flag = 1
          wrk.thread:stop()
+         headers["X-Forwarded-For"] = nil
+         headers["Connection"] = nil
          return wrk.format("GET", "/healthz", headers)
       end
    end
+   headers["X-Forwarded-For"] = address(xff + id + sent * step)
    sent = sent + 1
    local item = lines[index]
    local now = os.time()
@@ -97,12 +99,13 @@ function request()
       second = now
       to_close = to_close + recycle
    end
-   local these = headers
    if to_close > 0 then
       to_close = to_close - 1
-      these = closing
+      headers["Connection"] = "close"
+   else
+      headers["Connection"] = nil
    end
-   return wrk.format(method, item[1], these, method == "POST" and item[2] or nil)
+   return wrk.format(method, item[1], headers, method == "POST" and item[2] or nil)
 end
 
 function response(status, _, _)

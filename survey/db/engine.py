@@ -16,6 +16,11 @@ from sqlalchemy.orm import Session
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
+# Connections kept open: as many as the citizen pages' worker threads (``survey.db.bounded``), so that a burst
+# does not open and close a connection per request beyond the pool (a new PostgreSQL session costs a process).
+POOL_SIZE = 16
+
+
 def make_engine(
     url: str,
     *,
@@ -41,6 +46,7 @@ def make_engine(
         engine = create_engine(
             url,
             echo=echo,
+            pool_size=POOL_SIZE,
             pool_timeout=pool_timeout_s,
             connect_args={"check_same_thread": False, "timeout": busy_ms / 1000},
         )
@@ -67,8 +73,8 @@ def make_engine(
         url,
         echo=echo,
         pool_pre_ping=True,
-        pool_size=10,
-        max_overflow=20,
+        pool_size=POOL_SIZE,
+        max_overflow=14,
         pool_timeout=pool_timeout_s,
         connect_args=connect_args,
     )
