@@ -226,3 +226,23 @@ def zip_bomb(workbook: bytes, *, unpacked: int) -> bytes:
                 zeros.write(block)
             zeros.write(bytes(unpacked % len(block)))
     return out.getvalue()
+
+
+def open_receipt_wave(
+    session: Session, world: World, *, prefix: str, version_id: int | None = None, days: tuple[int, int] = (30, 30)
+) -> Wave:
+    """A fresh open wave of the receipt channel over the world's unit (``days`` before and after today), flushed."""
+    wave = Wave(
+        code=f"{prefix}{codes.new_counter_token()[:10]}",
+        name_vi=f"Đợt {prefix}",
+        name_en=f"Wave {prefix}",
+        questionnaire_version_id=version_id if version_id is not None else world.quick_version_id,
+        starts_on=world.today - timedelta(days=days[0]),
+        ends_on=world.today + timedelta(days=days[1]),
+        status="open",
+        channels="receipt",
+    )
+    session.add(wave)
+    session.flush()
+    session.execute(insert(WaveUnit).values(wave_id=pk(wave), unit_id=world.unit_id))
+    return wave

@@ -6,7 +6,6 @@ import math
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -17,10 +16,10 @@ from sqlmodel import col
 
 from survey.api.keys import create_api_key, revoke_api_key
 from survey.app import create_app
-from survey.db.models import AuditLog, IssuedTransaction, Quota, ReceiptCode, Unit, Wave, WaveUnit, pk
+from survey.db.models import AuditLog, IssuedTransaction, Quota, ReceiptCode, Unit, Wave, pk
 from survey.receipts import codes
 from survey.settings import Settings
-from tests.factories import World
+from tests.factories import World, open_receipt_wave
 
 
 @dataclass(frozen=True)
@@ -51,19 +50,7 @@ def setup(engine: Engine, world: World) -> Setup:
     """A fresh open receipt wave over the commune, with a plan giving its stratum p = 0.3, and three keys."""
     with Session(engine, expire_on_commit=False) as s, s.begin():
         unit_code, other_code, root_code, field_code = _codes_of(s, world)
-        wave = Wave(
-            code=f"api{secrets.token_hex(4)}",
-            name_vi="Đợt API",
-            name_en="API wave",
-            questionnaire_version_id=world.sipas_version_id,
-            starts_on=world.today - timedelta(days=10),
-            ends_on=world.today + timedelta(days=20),
-            status="open",
-            channels="receipt",
-        )
-        s.add(wave)
-        s.flush()
-        s.execute(insert(WaveUnit).values(wave_id=wave.id, unit_id=world.unit_id))
+        wave = open_receipt_wave(s, world, prefix="api", version_id=world.sipas_version_id, days=(10, 20))
         s.execute(
             insert(Quota).values(
                 wave_id=wave.id,

@@ -31,17 +31,17 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from survey.db.audited import issue_receipt_codes
 from survey.db.engine import make_engine, migrate
-from survey.db.models import ReceiptCode, Response, Wave, WaveUnit, pk
+from survey.db.models import ReceiptCode, Response, pk
 from survey.receipts import codes
 from tests.conftest import TOKEN_RE
-from tests.factories import World, build_world, flush_answers, full_answers, new_code, submission_key
+from tests.factories import World, build_world, flush_answers, full_answers, new_code, open_receipt_wave, submission_key
 from tests.servers import LiveServer, live_server, tcp_proxy
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -92,19 +92,7 @@ class Batch:
 def make_batch(engine: Engine, count: int) -> Batch:
     world = build_world(engine)
     with Session(engine, expire_on_commit=False) as s, s.begin():
-        wave = Wave(
-            code=f"rel{codes.new_counter_token()[:10]}",
-            name_vi="Độ tin cậy",
-            name_en="Reliability",
-            questionnaire_version_id=world.quick_version_id,
-            starts_on=world.today - timedelta(days=30),
-            ends_on=world.today + timedelta(days=30),
-            status="open",
-            channels="receipt",
-        )
-        s.add(wave)
-        s.flush()
-        s.execute(insert(WaveUnit).values(wave_id=pk(wave), unit_id=world.unit_id))
+        wave = open_receipt_wave(s, world, prefix="rel")
         fresh = issue_receipt_codes(
             s,
             wave_code=wave.code,

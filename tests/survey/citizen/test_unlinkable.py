@@ -50,13 +50,11 @@ from survey.db.models import (
     ReceiptCode,
     Response,
     Unit,
-    Wave,
-    WaveUnit,
     pk,
 )
 from survey.receipts import codes
 from tests.conftest import TEST_SECRET
-from tests.factories import World
+from tests.factories import World, open_receipt_wave
 
 N = 200
 MAX_HITS = 8
@@ -86,19 +84,7 @@ class Seen:
 def _scenario(engine: Engine, world: World) -> Scenario:
     """A wave of its own; ``N`` transactions put to the issuing service, each selected and given a code."""
     with Session(engine, expire_on_commit=False) as s:
-        wave = Wave(
-            code=f"link{secrets.token_hex(5)}",
-            name_vi="Liên kết",
-            name_en="Linkage",
-            questionnaire_version_id=world.quick_version_id,
-            starts_on=world.today - timedelta(days=30),
-            ends_on=world.today + timedelta(days=30),
-            status="open",
-            channels="receipt",
-        )
-        s.add(wave)
-        s.flush()
-        s.execute(insert(WaveUnit).values(wave_id=pk(wave), unit_id=world.unit_id))
+        wave = open_receipt_wave(s, world, prefix="link")
         s.commit()
         unit, field = s.get(Unit, world.unit_id), s.get(ProcedureField, world.field_id)
         assert unit is not None and field is not None
